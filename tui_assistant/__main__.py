@@ -1,0 +1,3 @@
+from tui_assistant.cli import main
+
+raise SystemExit(main())
