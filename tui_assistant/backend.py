@@ -1,0 +1,105 @@
+"""Connecting a profile to a working engine, with no UI.
+
+``connect(profile, settings)`` returns a ``Connection``: an ``Engine`` that has been
+probed, plus the built-in local server when the profile uses it. Everything slow (the
+openai SDK import, starting the local server, the first request) happens here, off the
+UI's first frame. Failures are ``errors.AppError`` subclasses with a message that says
+what to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tui_assistant import paths
+from tui_assistant.errors import MissingKeyError
+
+if TYPE_CHECKING:
+    from tui_assistant.config import Profile, Settings
+    from tui_assistant.engines.base import Engine
+    from tui_assistant.server.runtime import LocalServer
+
+LOCAL_LABEL = "built-in local server · offline demo model"
+LOCAL_HINT = (
+    "Offline demo: nothing leaves this machine. For a real endpoint run "
+    "tui-assistant --base-url URL (key from OPENAI_API_KEY) or --profile NAME; see --help."
+)
+LOCAL_API_KEY = "local"
+"""The local server accepts any key on loopback; the SDK insists on having one."""
+
+
+@dataclass
+class Connection:
+    """A ready engine and what it runs on."""
+
+    engine: Engine
+    label: str
+    is_local: bool
+    server: LocalServer | None = field(default=None, repr=False)
+
+    async def close(self) -> None:
+        try:
+            await self.engine.aclose()
+        finally:
+            if self.server is not None:
+                server, self.server = self.server, None
+                await asyncio.to_thread(server.stop)
+
+
+def _start_local(settings: Settings) -> LocalServer:
+    from tui_assistant.server.runtime import start_local_server
+
+    return start_local_server(
+        paths.server_db_path(), token_delay=settings.demo_token_delay, demo_assistant=True
+    )
+
+
+def _make_engine(kind: str, base_url: str, api_key: str, headers, label: str) -> Engine:
+    from tui_assistant.engines import create_engine
+
+    return create_engine(kind, base_url=base_url, api_key=api_key, headers=headers, label=label)
+
+
+async def connect(
+    profile: Profile, settings: Settings, *, server: LocalServer | None = None
+) -> Connection:
+    """Start (or reuse) what the profile needs and return a probed engine.
+
+    Raises:
+        MissingKeyError: a remote profile has no API key.
+        EngineError: the endpoint is unreachable, refuses the key, or does not serve
+            the Assistants API.
+    """
+    if profile.is_local:
+        own_server = server is None
+        if server is None:
+            server = await asyncio.to_thread(_start_local, settings)
+        try:
+            engine = await asyncio.to_thread(
+                _make_engine, profile.engine, server.base_url, LOCAL_API_KEY, {}, LOCAL_LABEL
+            )
+            await engine.check()
+        except BaseException:
+            if own_server:
+                await asyncio.to_thread(server.stop)
+            raise
+        return Connection(engine, LOCAL_LABEL, True, server if own_server else None)
+
+    api_key = await asyncio.to_thread(profile.api_key)
+    if not api_key:
+        raise MissingKeyError(
+            f"Profile '{profile.name}' talks to {profile.base_url} but no API key was found: "
+            f"set {profile.api_key_env} (or api_key_env / api_key_command in the profile)."
+        )
+    assert profile.base_url is not None
+    engine = await asyncio.to_thread(
+        _make_engine, profile.engine, profile.base_url, api_key, dict(profile.headers), ""
+    )
+    try:
+        await engine.check()
+    except BaseException:
+        await engine.aclose()
+        raise
+    return Connection(engine, engine.label, False)

@@ -1,0 +1,58 @@
+"""Make untrusted text (model, tool and server output) safe to put on the screen.
+
+Text from the endpoint is shown through Rich ``Text``/``Markdown`` objects, which never
+interpret Rich markup, and is passed through ``clean_text`` first, which removes terminal
+escape sequences and control characters so nothing can move the cursor, change the
+title, or write to the clipboard behind the user's back.
+"""
+
+from __future__ import annotations
+
+import re
+
+# CSI / OSC / DCS / other ESC sequences, then C0 (except tab and newline), DEL and C1.
+_ESCAPES = re.compile(
+    r"""
+    \x1b\[[0-?]*[ -/]*[@-~]              # CSI ... final byte
+    | \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)? # OSC ... BEL or ST
+    | \x1b[PX^_][^\x1b]*(?:\x1b\\)?      # DCS, SOS, PM, APC ... ST
+    | \x1b[@-Z\\-_]                      # two-byte sequences
+    | \x1b                               # a lone ESC
+    """,
+    re.VERBOSE,
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str) -> str:
+    """Remove escape sequences and control characters; keep newlines and tabs."""
+    if "\x1b" in text:
+        text = _ESCAPES.sub("", text)
+    text = text.replace("\r\n", "\n")
+    return _CONTROLS.sub("", text)
+
+
+def one_line(text: str, limit: int = 80) -> str:
+    """A single clean line of at most ``limit`` characters, for titles and previews."""
+    line = " ".join(clean_text(text).split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+_MD_NOISE = re.compile(
+    r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|\d+[.)]\s+|>\s?)"  # block marks at the line start
+    r"|[`*_~]+"  # inline emphasis and code marks
+    r"|\[([^\]]*)\]\([^)]*\)"  # links: keep the text
+)
+
+
+def preview(text: str, limit: int = 80) -> str:
+    """One line of readable text from a Markdown message: no fences, marks or links."""
+    lines = []
+    in_fence = False
+    for line in clean_text(text).splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+            continue
+        if not in_fence:
+            lines.append(_MD_NOISE.sub(lambda m: m.group(1) or "", line))
+    return one_line(" ".join(lines), limit)

@@ -1,0 +1,100 @@
+"""The message composer: Enter sends, shift+enter or ctrl+j inserts a newline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import TextArea
+
+
+class Composer(TextArea):
+    """Where the user writes.
+
+    | Key | Action |
+    | --- | --- |
+    | enter | send the message |
+    | shift+enter, ctrl+j | new line |
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "enter",
+            "submit",
+            "Send",
+            tooltip="Send the message to the assistant",
+            id="composer.send",
+        ),
+        Binding(
+            "shift+enter,ctrl+j",
+            "newline",
+            "Newline",
+            tooltip="Insert a line break",
+            id="composer.newline",
+            show=False,
+        ),
+    ]
+
+    DEFAULT_CSS = """
+    Composer {
+        height: auto;
+        min-height: 3;
+        max-height: 12;
+        border: round $primary 40%;
+        padding: 0 1;
+    }
+    Composer:focus {
+        border: round $primary;
+    }
+    """
+
+    @dataclass
+    class Submitted(Message):
+        """The user asked to send ``text``."""
+
+        composer: Composer
+        text: str
+
+        @property
+        def control(self) -> Composer:
+            return self.composer
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        self.placeholder = "Message the assistant — Enter sends, shift+enter or ctrl+j adds a line"
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Enter is handled here, in order with the typed characters, rather than as a
+        # priority binding: a priority binding runs before keys still queued for this
+        # widget, so a fast typist (or a paste without bracketed-paste) would send half a
+        # message. The keys come from the bindings, so remapping them in the keymap works.
+        active = self.screen.active_bindings.get(event.key)
+        if active is not None and active.node is self and active.binding.action in (
+            "submit",
+            "newline",
+        ):
+            event.stop()
+            event.prevent_default()
+            if active.binding.action == "submit":
+                self.action_submit()
+            else:
+                self.action_newline()
+            return
+        await super()._on_key(event)
+
+    def action_submit(self) -> None:
+        text = self.text
+        if text.strip():
+            self.post_message(self.Submitted(self, text))
+
+    def action_newline(self) -> None:
+        self.insert("\n")
+
+    def restore(self, text: str) -> None:
+        """Put an unsent message back, unless the user already typed something new."""
+        if not self.text.strip():
+            self.text = text
+            self.move_cursor(self.document.end)

@@ -1,0 +1,222 @@
+"""The conversation pane: messages of one thread, and the reply being streamed.
+
+Deltas are buffered and handed to the streaming ``MessageView`` on a timer
+(``FLUSH_INTERVAL``), never per token. The scroller is anchored to the bottom while a
+reply streams, until the user scrolls away. Reaching the top asks for older history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Static
+
+from tui_assistant.engines.base import ThreadMessage
+from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.ui.widgets.message_view import MessageView
+
+FLUSH_INTERVAL = 1 / 15
+"""Seconds between hand-overs of buffered text to the screen (about 67 ms)."""
+
+
+class Notice(Static):
+    """A one-paragraph notice in the conversation (an error, or how to get started)."""
+
+    DEFAULT_CSS = """
+    Notice {
+        width: 1fr;
+        padding: 0 1;
+        margin: 0 0 1 0;
+        color: $text-muted;
+    }
+    Notice.-error {
+        color: $text-error;
+        border-left: outer $error;
+    }
+    Notice.-info {
+        border-left: outer $primary 30%;
+    }
+    """
+
+    def __init__(self, text: str, kind: str = "info") -> None:
+        super().__init__(Text(clean_text(text)), classes=f"-{kind}")
+
+
+class Conversation(VerticalScroll):
+    """The messages of the open thread."""
+
+    DEFAULT_CSS = """
+    Conversation {
+        height: 1fr;
+        padding: 1 1 0 1;
+        scrollbar-size-vertical: 1;
+    }
+    Conversation > #older {
+        color: $text-muted;
+        text-align: center;
+        width: 1fr;
+        margin: 0 0 1 0;
+    }
+    """
+
+    @dataclass
+    class OlderRequested(Message):
+        """The user scrolled to the top and older messages exist."""
+
+        conversation: Conversation
+        before_id: str
+
+        @property
+        def control(self) -> Conversation:
+            return self.conversation
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.can_focus = True
+        self.has_more = False
+        self.loading_older = False
+        self._streaming: dict[str, MessageView] = {}
+        self._pending: dict[str, list[str]] = {}
+        self._timer = None
+
+    def on_mount(self) -> None:
+        self.anchor()
+        self._timer = self.set_interval(FLUSH_INTERVAL, self.flush, pause=True)
+
+    # -- history --------------------------------------------------------------------
+
+    @property
+    def message_views(self) -> list[MessageView]:
+        return list(self.query_children(MessageView))
+
+    @property
+    def oldest_id(self) -> str | None:
+        for view in self.query_children(MessageView):
+            if view.message_id:
+                return view.message_id
+        return None
+
+    async def show_history(
+        self, messages: Iterable[ThreadMessage], *, has_more: bool, empty_hint: str = ""
+    ) -> None:
+        """Replace everything with ``messages`` (oldest first) and scroll to the end."""
+        self._streaming.clear()
+        self._pending.clear()
+        self.has_more = has_more
+        self.loading_older = False
+        views = [self._view_for(m) for m in messages]
+        with self.app.batch_update():
+            await self.remove_children()
+            if has_more:
+                await self.mount(Static("↑ older messages load when you scroll up", id="older"))
+            if views:
+                await self.mount_all(views)
+            elif empty_hint:
+                await self.mount(Notice(empty_hint, "info"))
+        self.scroll_end(animate=False, immediate=True)
+        self.anchor()
+
+    async def prepend_history(self, messages: list[ThreadMessage], *, has_more: bool) -> None:
+        """Put older ``messages`` above the current ones, keeping the view where it is."""
+        self.loading_older = False
+        self.has_more = has_more
+        known = {v.message_id for v in self.query_children(MessageView)}
+        views = [self._view_for(m) for m in messages if m.id not in known]
+        marker = self.query("#older")
+        first = next(iter(self.query_children(MessageView)), None)
+        if not views:
+            if not has_more:
+                await marker.remove()
+            return
+        before_height = self.virtual_size.height
+        await self.mount_all(views, before=first) if first else await self.mount_all(views)
+        if not has_more:
+            await marker.remove()
+
+        def keep_position() -> None:
+            grown = self.virtual_size.height - before_height
+            self.scroll_to(y=self.scroll_y + grown, animate=False, immediate=True)
+
+        self.call_after_refresh(keep_position)
+
+    def _view_for(self, message: ThreadMessage) -> MessageView:
+        note = "" if message.status == "completed" else message.status
+        return MessageView(
+            message.role,
+            message.text,
+            message_id=message.id,
+            created_at=message.created_at,
+            note=note,
+        )
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if new <= 0 and old > 0 and self.has_more and not self.loading_older:
+            self.request_older()
+
+    def request_older(self) -> None:
+        before = self.oldest_id
+        if before and self.has_more and not self.loading_older:
+            self.loading_older = True
+            self.post_message(self.OlderRequested(self, before))
+
+    # -- the live turn ---------------------------------------------------------------
+
+    async def add_user_message(self, text: str, created_at: float) -> MessageView:
+        await self.query(Notice).remove()
+        view = MessageView("user", text, created_at=created_at)
+        await self.mount(view)
+        self.scroll_end(animate=False)
+        self.anchor()
+        return view
+
+    async def start_reply(self, message_id: str, created_at: float, text: str = "") -> MessageView:
+        view = MessageView(
+            "assistant", text, message_id=message_id, created_at=created_at, streaming=True
+        )
+        self._streaming[message_id] = view
+        await self.mount(view)
+        return view
+
+    def feed(self, message_id: str, text: str) -> None:
+        """Buffer a delta; it reaches the screen on the next flush."""
+        self._pending.setdefault(message_id, []).append(text)
+        if self._timer is not None:
+            self._timer.resume()
+
+    def flush(self) -> None:
+        """Hand all buffered text to the streaming views."""
+        if not self._pending:
+            if self._timer is not None:
+                self._timer.pause()
+            return
+        pending, self._pending = self._pending, {}
+        for message_id, pieces in pending.items():
+            view = self._streaming.get(message_id)
+            if view is not None:
+                view.append("".join(pieces))
+
+    def complete_reply(self, message_id: str, text: str, note: str = "") -> None:
+        self.flush()
+        view = self._streaming.pop(message_id, None)
+        if view is not None:
+            view.finish(text)
+            if note:
+                view.set_note(note)
+
+    def end_streaming(self, note: str = "") -> None:
+        """Finish any views still streaming (the run ended or was cancelled)."""
+        self.flush()
+        for view in self._streaming.values():
+            view.finish()
+            if note:
+                view.set_note(note)
+        self._streaming.clear()
+
+    async def add_notice(self, text: str, kind: str = "info") -> None:
+        await self.mount(Notice(text, kind))
+        self.scroll_end(animate=False)

@@ -1,0 +1,157 @@
+"""One message of the conversation, as a single lightweight widget.
+
+A ``MessageView`` draws cached lines through the line API instead of mounting a tree of
+Markdown widgets, so a long history adds one widget per message to every layout pass
+and a finished message costs nothing to keep. Assistant text is Markdown, rendered
+block by block (see ``markdown_blocks``); user text is shown as typed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.geometry import Size
+from textual.strip import Strip
+from textual.widget import Widget
+
+from tui_assistant.ui.markdown_blocks import BlockRenderer, plain_lines
+
+ROLE_LABELS = {"user": "you", "assistant": "assistant"}
+
+
+class MessageView(Widget):
+    """A message: a label line, then the body."""
+
+    DEFAULT_CSS = """
+    MessageView {
+        height: auto;
+        width: 1fr;
+        padding: 0 1;
+        margin: 0 0 1 0;
+    }
+    MessageView.-user {
+        border-left: outer $primary 60%;
+    }
+    MessageView.-assistant {
+        border-left: outer $secondary 40%;
+    }
+    MessageView.-streaming {
+        border-left: outer $accent;
+    }
+    MessageView.-failed {
+        border-left: outer $error;
+    }
+    """
+
+    def __init__(
+        self,
+        role: str,
+        text: str = "",
+        *,
+        message_id: str | None = None,
+        created_at: float | None = None,
+        streaming: bool = False,
+        note: str = "",
+    ) -> None:
+        super().__init__(classes=f"-{role}" + (" -streaming" if streaming else ""))
+        self.role = role
+        self.message_id = message_id
+        self.created_at = created_at
+        self.note = note
+        self._markdown = role != "user"
+        self._renderer: BlockRenderer | None = None
+        self._plain = text
+        self._initial = text
+        self._cache_key: tuple[int, int] | None = None
+        self._lines: list[Strip] = []
+        self._version = 0
+
+    # -- content -------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        if self._markdown:
+            return self._get_renderer().text if self._renderer else self._initial
+        return self._plain
+
+    def _get_renderer(self) -> BlockRenderer:
+        if self._renderer is None:
+            theme = "monokai" if self.app.current_theme.dark else "default"
+            self._renderer = BlockRenderer(self.app.console, code_theme=theme)
+            self._renderer.append(self._initial)
+        return self._renderer
+
+    def append(self, text: str) -> None:
+        """Add streamed text (the caller batches deltas; see ``Conversation``)."""
+        if not text:
+            return
+        if self._markdown:
+            self._get_renderer().append(text)
+        else:
+            self._plain += text
+        self._changed()
+
+    def finish(self, text: str | None = None, *, message_id: str | None = None) -> None:
+        """Mark the message complete; ``text`` is the authoritative final text."""
+        if message_id:
+            self.message_id = message_id
+        if text is not None and text != self.text:
+            if self._markdown:
+                self._get_renderer().reset(text)
+            else:
+                self._plain = text
+        self.remove_class("-streaming")
+        self._changed()
+
+    def set_note(self, note: str, *, failed: bool = False) -> None:
+        """Show a short status note beside the label (``cancelled``, ``not sent``, ...)."""
+        self.note = note
+        self.set_class(failed, "-failed")
+        self._changed()
+
+    def _changed(self) -> None:
+        self._version += 1
+        old_height = len(self._lines) if self._cache_key else -1
+        width = self.content_size.width
+        if width and self.is_mounted:
+            new_height = len(self._render_all(width))
+            self.refresh(layout=new_height != old_height)
+        else:
+            self.refresh(layout=True)
+
+    # -- rendering ------------------------------------------------------------------
+
+    def _label(self) -> Text:
+        label = Text(ROLE_LABELS.get(self.role, self.role), style="bold")
+        if self.created_at:
+            label.append("  " + datetime.fromtimestamp(self.created_at).strftime("%H:%M"), "dim")
+        if self.note:
+            label.append("  " + self.note, "italic dim")
+        return label
+
+    def _render_all(self, width: int) -> list[Strip]:
+        key = (width, self._version)
+        if self._cache_key == key:
+            return self._lines
+        console = self.app.console
+        options = console.options.update_width(width)
+        lines = [Strip(console.render_lines(self._label(), options, pad=False)[0])]
+        if self._markdown:
+            body = self._get_renderer().lines(width)
+        else:
+            body = plain_lines(console, self._plain, width)
+        self._lines = lines + body
+        self._cache_key = key
+        return self._lines
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._render_all(width)) if width else 1
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        lines = self._render_all(width)
+        style = self.rich_style
+        if y >= len(lines):
+            return Strip.blank(width, style)
+        return lines[y].crop_extend(0, width, style).apply_style(style)

@@ -1,0 +1,67 @@
+"""The one-line header: endpoint, assistant, model and run status."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from tui_assistant.ui.sanitize import one_line
+
+STATUS_STYLES = {
+    "connecting": "yellow",
+    "ready": "green",
+    "streaming": "bold cyan",
+    "queued": "cyan",
+    "in_progress": "bold cyan",
+    "requires_action": "bold yellow",
+    "cancelling": "yellow",
+    "cancelled": "yellow",
+    "completed": "green",
+    "failed": "bold red",
+    "expired": "bold red",
+    "incomplete": "yellow",
+    "error": "bold red",
+    "offline": "bold red",
+}
+
+
+class StatusHeader(Static):
+    """Where we are talking to, with whom, and what the current run is doing."""
+
+    DEFAULT_CSS = """
+    StatusHeader {
+        height: auto;
+        width: 1fr;
+        background: $panel;
+        color: $foreground;
+        padding: 0 1;
+    }
+    """
+
+    endpoint: reactive[str] = reactive("")
+    assistant: reactive[str] = reactive("")
+    model: reactive[str] = reactive("")
+    status: reactive[str] = reactive("connecting")
+    hint: reactive[str] = reactive("", layout=True)
+    usage: reactive[str] = reactive("")
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("tui-assistant", "bold")
+        text.append("  │  ", "dim")
+        text.append(one_line(self.endpoint, 60) or "…")
+        if self.assistant:
+            text.append("  │  ", "dim")
+            text.append(one_line(self.assistant, 40), "bold")
+            if self.model:
+                text.append(" · " + one_line(self.model, 30), "dim")
+        text.append("  │  ", "dim")
+        text.append("● " + self.status.replace("_", " "), STATUS_STYLES.get(self.status, ""))
+        if self.usage:
+            text.append("  │  ", "dim")
+            text.append(self.usage, "dim")
+        if self.hint:
+            text.append("\n")
+            text.append(self.hint, "italic dim")
+        return text
