@@ -1,0 +1,1 @@
+"""A local Assistants-compatible HTTP server; the entry points are in ``runtime``."""

@@ -1,0 +1,592 @@
+"""The HTTP layer: Starlette routes for the Assistants API under ``/v1``.
+
+Handlers check the request, read and write ``Storage`` and hand runs to ``RunManager``.
+Every error leaves as an OpenAI-style JSON body; no exception reaches the ASGI server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tui_assistant.server import validation as v
+from tui_assistant.server.models import DemoModel, Model
+from tui_assistant.server.objects import (
+    assistant_object,
+    list_body,
+    message_object,
+    parse_message_request,
+    run_object,
+    thread_object,
+)
+from tui_assistant.server.runs import RunManager
+from tui_assistant.server.storage import Storage, dumps
+from tui_assistant.server.validation import ApiError, bad_request, not_found
+
+logger = logging.getLogger("tui_assistant.server")
+logger.addHandler(logging.NullHandler())
+
+DEMO_ASSISTANT_NAME = "Demo assistant"
+DEMO_ASSISTANT_INSTRUCTIONS = (
+    "You are the offline demo assistant of tui-assistant. Answer every message with a short "
+    "Markdown reply built from the user's words; reply to '/long' with a long document."
+)
+POLL_AFTER_MS = 50
+"""Sent as ``openai-poll-after-ms`` on run responses: the SDK's polling helpers wait this long."""
+
+_ASSISTANT_KEYS = frozenset(
+    {
+        "model",
+        "name",
+        "description",
+        "instructions",
+        "reasoning_effort",
+        "tools",
+        "tool_resources",
+        "metadata",
+        "temperature",
+        "top_p",
+        "response_format",
+    }
+)
+_THREAD_KEYS = frozenset({"messages", "tool_resources", "metadata"})
+_RUN_KEYS = frozenset(
+    {
+        "assistant_id",
+        "model",
+        "reasoning_effort",
+        "instructions",
+        "additional_instructions",
+        "additional_messages",
+        "tools",
+        "metadata",
+        "temperature",
+        "top_p",
+        "stream",
+        "max_prompt_tokens",
+        "max_completion_tokens",
+        "truncation_strategy",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+    }
+)
+_THREAD_AND_RUN_KEYS = (_RUN_KEYS - {"additional_instructions", "additional_messages"}) | {
+    "thread",
+    "tool_resources",
+}
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(obj).encode(), status, headers, media_type="application/json")
+
+
+def _error(error: ApiError) -> Response:
+    return _json(error.body(), error.status)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _guarded(handler: Endpoint) -> Endpoint:
+    """Turn every failure of ``handler`` into an OpenAI-style answer."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as error:
+            return _error(error)
+        except Exception:
+            logger.exception("%s %s failed", request.method, request.url.path)
+            return _error(
+                ApiError(
+                    500,
+                    "The server had an error while processing your request.",
+                    type="server_error",
+                )
+            )
+
+    return endpoint
+
+
+class Api:
+    """The state behind the routes: storage, the run manager and settings."""
+
+    def __init__(
+        self, storage: Storage, model: Model, *, poll_after_ms: int = POLL_AFTER_MS
+    ) -> None:
+        self.storage = storage
+        self.runs = RunManager(storage, model)
+        self.poll_headers = {"openai-poll-after-ms": str(poll_after_ms)}
+
+    # --- lookups --------------------------------------------------------------------
+
+    def _assistant(self, assistant_id: str) -> dict[str, Any]:
+        found = self.storage.get("assistants", assistant_id)
+        if found is None:
+            raise not_found("assistant", assistant_id)
+        return found
+
+    def _thread(self, thread_id: str) -> dict[str, Any]:
+        found = self.storage.get("threads", thread_id)
+        if found is None:
+            raise not_found("thread", thread_id)
+        return found
+
+    def _run(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        self._thread(thread_id)
+        state = self.runs.active.get(run_id)
+        if state is not None and state.run["thread_id"] == thread_id:
+            return state.run
+        found = self.storage.get("runs", run_id, thread_id=thread_id)
+        if found is None:
+            raise not_found("run", run_id)
+        return found
+
+    async def _body(self, request: Request, *, required: bool = True) -> dict[str, Any]:
+        return v.parse_json_body(await request.body(), required=required)
+
+    def _list(self, request: Request, table: str, **scope: str) -> Response:
+        limit, order, after, before = v.list_params(request.query_params)
+        items, has_more = self.storage.page(
+            table, limit=limit, order=order, after=after, before=before, **scope
+        )
+        return Response(list_body(items, has_more), media_type="application/json")
+
+    def _run_response(self, run: dict[str, Any]) -> Response:
+        return _json(run, headers=self.poll_headers)
+
+    # --- assistants -------------------------------------------------------------------
+
+    def _assistant_fields(self, body: dict[str, Any]) -> dict[str, Any]:
+        v.check_keys(body, _ASSISTANT_KEYS)
+        fields: dict[str, Any] = {}
+        if "model" in body:
+            fields["model"] = v.req_str(body, "model")
+        for key, limit in (("name", 256), ("description", 512), ("instructions", 256000)):
+            if key in body:
+                fields[key] = v.opt_str(body, key, max_len=limit)
+        if "tools" in body:
+            fields["tools"] = v.tools(body) or []
+        if "tool_resources" in body:
+            fields["tool_resources"] = v.object_or_none(body, "tool_resources") or {}
+        if "metadata" in body:
+            fields["metadata"] = v.metadata(body)
+        if "temperature" in body:
+            fields["temperature"] = v.opt_number(body, "temperature", 0, 2)
+        if "top_p" in body:
+            fields["top_p"] = v.opt_number(body, "top_p", 0, 1)
+        if "response_format" in body:
+            fields["response_format"] = v.response_format(body)
+        return fields
+
+    async def create_assistant(self, request: Request) -> Response:
+        body = await self._body(request)
+        if "model" not in body:
+            raise bad_request("Missing required parameter: 'model'.", param="model")
+        assistant = assistant_object(**self._assistant_fields(body))
+        self.storage.insert("assistants", assistant)
+        return _json(assistant)
+
+    async def list_assistants(self, request: Request) -> Response:
+        return self._list(request, "assistants")
+
+    async def retrieve_assistant(self, request: Request) -> Response:
+        return _json(self._assistant(request.path_params["assistant_id"]))
+
+    async def update_assistant(self, request: Request) -> Response:
+        assistant = self._assistant(request.path_params["assistant_id"])
+        fields = self._assistant_fields(await self._body(request))
+        for key, default in (("temperature", 1.0), ("top_p", 1.0), ("response_format", "auto")):
+            if key in fields and fields[key] is None:
+                fields[key] = default
+        assistant.update(fields)
+        self.storage.save("assistants", assistant)
+        return _json(assistant)
+
+    async def delete_assistant(self, request: Request) -> Response:
+        assistant = self._assistant(request.path_params["assistant_id"])
+        self.storage.delete("assistants", assistant["id"])
+        return _json({"id": assistant["id"], "object": "assistant.deleted", "deleted": True})
+
+    def ensure_demo_assistant(self) -> None:
+        if self.storage.count("assistants") == 0:
+            demo = assistant_object(
+                model="demo",
+                name=DEMO_ASSISTANT_NAME,
+                description="Replies offline, without an API key.",
+                instructions=DEMO_ASSISTANT_INSTRUCTIONS,
+            )
+            self.storage.insert("assistants", demo)
+
+    # --- threads ----------------------------------------------------------------------
+
+    def _new_thread(self, body: dict[str, Any], param: str = "") -> tuple[dict, list[dict]]:
+        """Check a CreateThreadRequest; return the thread and its messages (not yet stored)."""
+        v.check_keys(body, _THREAD_KEYS, prefix=f"{param}." if param else "")
+        raw_messages = body.get("messages") or []
+        if not isinstance(raw_messages, list):
+            raise bad_request(
+                f"Invalid type for '{param + '.' if param else ''}messages': expected an array.",
+                param="messages",
+                code="invalid_type",
+            )
+        parsed = [
+            parse_message_request(m, f"{param + '.' if param else ''}messages[{i}]")
+            for i, m in enumerate(raw_messages)
+        ]
+        thread = thread_object(
+            tool_resources=v.object_or_none(body, "tool_resources"),
+            metadata=v.metadata(body, param=f"{param}.metadata" if param else "metadata"),
+        )
+        messages = [message_object(thread_id=thread["id"], **fields) for fields in parsed]
+        return thread, messages
+
+    def _store_thread(self, thread: dict, messages: list[dict]) -> None:
+        self.storage.insert("threads", thread)
+        for message in messages:
+            self.storage.insert("messages", message, thread_id=thread["id"], run_id=None)
+
+    async def create_thread(self, request: Request) -> Response:
+        thread, messages = self._new_thread(await self._body(request, required=False))
+        self._store_thread(thread, messages)
+        return _json(thread)
+
+    async def retrieve_thread(self, request: Request) -> Response:
+        return _json(self._thread(request.path_params["thread_id"]))
+
+    async def update_thread(self, request: Request) -> Response:
+        thread = self._thread(request.path_params["thread_id"])
+        body = await self._body(request, required=False)
+        v.check_keys(body, frozenset({"metadata", "tool_resources"}))
+        if "metadata" in body:
+            thread["metadata"] = v.metadata(body)
+        if "tool_resources" in body:
+            thread["tool_resources"] = v.object_or_none(body, "tool_resources") or {}
+        self.storage.save("threads", thread)
+        return _json(thread)
+
+    async def delete_thread(self, request: Request) -> Response:
+        thread = self._thread(request.path_params["thread_id"])
+        self.runs.drop_thread(thread["id"])
+        self.storage.delete_thread(thread["id"])
+        return _json({"id": thread["id"], "object": "thread.deleted", "deleted": True})
+
+    # --- messages -----------------------------------------------------------------------
+
+    async def create_message(self, request: Request) -> Response:
+        thread = self._thread(request.path_params["thread_id"])
+        fields = parse_message_request(await self._body(request))
+        active = self.storage.active_run_id(thread["id"])
+        if active is not None:
+            raise bad_request(
+                f"Can't add messages to {thread['id']} while a run {active} is active."
+            )
+        message = message_object(thread_id=thread["id"], **fields)
+        self.storage.insert("messages", message, thread_id=thread["id"], run_id=None)
+        return _json(message)
+
+    async def list_messages(self, request: Request) -> Response:
+        thread = self._thread(request.path_params["thread_id"])
+        scope = {"thread_id": thread["id"]}
+        run_id = request.query_params.get("run_id")
+        if run_id:
+            scope["run_id"] = run_id
+        return self._list(request, "messages", **scope)
+
+    def _message(self, request: Request) -> dict[str, Any]:
+        thread = self._thread(request.path_params["thread_id"])
+        message_id = request.path_params["message_id"]
+        found = self.storage.get("messages", message_id, thread_id=thread["id"])
+        if found is None:
+            raise not_found("message", message_id)
+        return found
+
+    async def retrieve_message(self, request: Request) -> Response:
+        return _json(self._message(request))
+
+    async def update_message(self, request: Request) -> Response:
+        message = self._message(request)
+        body = await self._body(request, required=False)
+        v.check_keys(body, frozenset({"metadata"}))
+        if "metadata" in body:
+            message["metadata"] = v.metadata(body)
+            self.storage.save("messages", message)
+        return _json(message)
+
+    async def delete_message(self, request: Request) -> Response:
+        message = self._message(request)
+        if message["status"] == "in_progress":
+            raise bad_request(f"Can't delete message {message['id']} while it is being written.")
+        self.storage.delete("messages", message["id"])
+        return _json({"id": message["id"], "object": "thread.message.deleted", "deleted": True})
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def _new_run(
+        self, body: dict[str, Any], thread_id: str, *, keys: frozenset[str] = _RUN_KEYS
+    ) -> tuple[dict[str, Any], list[dict]]:
+        """Check a CreateRunRequest; return the run and its additional messages (neither
+        is stored yet)."""
+        v.check_keys(body, keys)
+        assistant_id = v.req_str(body, "assistant_id")
+        model = v.opt_str(body, "model")
+        instructions = v.opt_str(body, "instructions")
+        extra = v.opt_str(body, "additional_instructions")
+        raw_messages = body.get("additional_messages") or []
+        if not isinstance(raw_messages, list):
+            raise bad_request(
+                "Invalid type for 'additional_messages': expected an array.",
+                param="additional_messages",
+                code="invalid_type",
+            )
+        messages = [
+            message_object(
+                thread_id=thread_id,
+                **parse_message_request(m, f"additional_messages[{i}]"),
+            )
+            for i, m in enumerate(raw_messages)
+        ]
+        tools = v.tools(body, max_items=20)
+        parallel = v.opt_bool(body, "parallel_tool_calls")
+        v.opt_bool(body, "stream")
+        options = {
+            "metadata": v.metadata(body),
+            "temperature": v.opt_number(body, "temperature", 0, 2),
+            "top_p": v.opt_number(body, "top_p", 0, 1),
+            "max_prompt_tokens": v.opt_int(body, "max_prompt_tokens", 256),
+            "max_completion_tokens": v.opt_int(body, "max_completion_tokens", 256),
+            "truncation_strategy": v.truncation_strategy(body),
+            "tool_choice": v.tool_choice(body),
+            "parallel_tool_calls": True if parallel is None else parallel,
+            "response_format": v.response_format(body),
+        }
+        assistant = self._assistant(assistant_id)
+        if instructions is None:
+            instructions = assistant["instructions"] or ""
+        if extra:
+            instructions = f"{instructions}\n\n{extra}" if instructions else extra
+        run = run_object(
+            thread_id=thread_id,
+            assistant_id=assistant["id"],
+            model=model or assistant["model"],
+            instructions=instructions,
+            tools=assistant["tools"] if tools is None else tools,
+            **options,
+        )
+        return run, messages
+
+    def _run_started(self, body: dict[str, Any], state: Any, start: int = 0) -> Response:
+        if body.get("stream"):
+            return StreamingResponse(
+                state.channel.read(start), media_type="text/event-stream", headers=_SSE_HEADERS
+            )
+        return self._run_response(state.run)
+
+    async def create_run(self, request: Request) -> Response:
+        thread = self._thread(request.path_params["thread_id"])
+        body = await self._body(request)
+        run, messages = self._new_run(body, thread["id"])
+        active = self.storage.active_run_id(thread["id"])
+        if active is not None:
+            raise bad_request(f"Thread {thread['id']} already has an active run {active}.")
+        for message in messages:
+            self.storage.insert("messages", message, thread_id=thread["id"], run_id=None)
+        state = self.runs.start(run)
+        return self._run_started(body, state)
+
+    async def create_thread_and_run(self, request: Request) -> Response:
+        body = await self._body(request)
+        thread_body = body.get("thread") or {}
+        if not isinstance(thread_body, dict):
+            raise bad_request(
+                "Invalid type for 'thread': expected an object.",
+                param="thread",
+                code="invalid_type",
+            )
+        thread, messages = self._new_thread(thread_body, "thread")
+        if body.get("tool_resources") is not None:
+            thread["tool_resources"] = v.object_or_none(body, "tool_resources")
+        run, _ = self._new_run(body, thread["id"], keys=_THREAD_AND_RUN_KEYS)
+        self._store_thread(thread, messages)
+        state = self.runs.start(run, thread=thread if body.get("stream") else None)
+        return self._run_started(body, state)
+
+    async def list_runs(self, request: Request) -> Response:
+        thread = self._thread(request.path_params["thread_id"])
+        return self._list(request, "runs", thread_id=thread["id"])
+
+    async def retrieve_run(self, request: Request) -> Response:
+        p = request.path_params
+        return self._run_response(self._run(p["thread_id"], p["run_id"]))
+
+    async def update_run(self, request: Request) -> Response:
+        p = request.path_params
+        run = self._run(p["thread_id"], p["run_id"])
+        body = await self._body(request, required=False)
+        v.check_keys(body, frozenset({"metadata"}))
+        if "metadata" in body:
+            metadata = v.metadata(body)
+            updated = self.runs.update_metadata(run["id"], metadata)
+            if updated is None:
+                run["metadata"] = metadata
+                self.storage.save("runs", run)
+            else:
+                run = updated
+        return self._run_response(run)
+
+    async def cancel_run(self, request: Request) -> Response:
+        p = request.path_params
+        run = self._run(p["thread_id"], p["run_id"])
+        return self._run_response(self.runs.cancel(run))
+
+    async def submit_tool_outputs(self, request: Request) -> Response:
+        p = request.path_params
+        run = self._run(p["thread_id"], p["run_id"])
+        body = await self._body(request)
+        v.check_keys(body, frozenset({"tool_outputs", "stream"}))
+        if "tool_outputs" not in body:
+            raise bad_request("Missing required parameter: 'tool_outputs'.", param="tool_outputs")
+        v.opt_bool(body, "stream")
+        state, start = self.runs.submit_tool_outputs(run, body["tool_outputs"])
+        return self._run_started(body, state, start)
+
+    # --- run steps ----------------------------------------------------------------------
+
+    async def list_steps(self, request: Request) -> Response:
+        p = request.path_params
+        run = self._run(p["thread_id"], p["run_id"])
+        return self._list(request, "steps", run_id=run["id"])
+
+    async def retrieve_step(self, request: Request) -> Response:
+        p = request.path_params
+        run = self._run(p["thread_id"], p["run_id"])
+        step = self.storage.get("steps", p["step_id"], run_id=run["id"])
+        if step is None:
+            raise not_found("run step", p["step_id"])
+        return _json(step)
+
+    # --- routing ------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        def r(path: str, handler: Endpoint, method: str) -> Route:
+            return Route(path, _guarded(handler), methods=[method])
+
+        t = "/threads/{thread_id}"
+        run = t + "/runs/{run_id}"
+        return [
+            r("/assistants", self.create_assistant, "POST"),
+            r("/assistants", self.list_assistants, "GET"),
+            r("/assistants/{assistant_id}", self.retrieve_assistant, "GET"),
+            r("/assistants/{assistant_id}", self.update_assistant, "POST"),
+            r("/assistants/{assistant_id}", self.delete_assistant, "DELETE"),
+            r("/threads", self.create_thread, "POST"),
+            r("/threads/runs", self.create_thread_and_run, "POST"),
+            r(t, self.retrieve_thread, "GET"),
+            r(t, self.update_thread, "POST"),
+            r(t, self.delete_thread, "DELETE"),
+            r(t + "/messages", self.create_message, "POST"),
+            r(t + "/messages", self.list_messages, "GET"),
+            r(t + "/messages/{message_id}", self.retrieve_message, "GET"),
+            r(t + "/messages/{message_id}", self.update_message, "POST"),
+            r(t + "/messages/{message_id}", self.delete_message, "DELETE"),
+            r(t + "/runs", self.create_run, "POST"),
+            r(t + "/runs", self.list_runs, "GET"),
+            r(run, self.retrieve_run, "GET"),
+            r(run, self.update_run, "POST"),
+            r(run + "/cancel", self.cancel_run, "POST"),
+            r(run + "/submit_tool_outputs", self.submit_tool_outputs, "POST"),
+            r(run + "/steps", self.list_steps, "GET"),
+            r(run + "/steps/{step_id}", self.retrieve_step, "GET"),
+        ]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    if status in (404, 405):
+        # OpenAI answers unknown paths and methods alike.
+        message = f"Invalid URL ({request.method} {request.url.path})"
+        return _error(ApiError(404 if status == 404 else 405, message))
+    detail = getattr(exc, "detail", "") or "The request could not be handled."
+    return _error(ApiError(status, str(detail)))
+
+
+class ServerApp:
+    """The ASGI application: the bearer-token check in front of the routes.
+
+    With a token set, every request must carry ``Authorization: Bearer <token>``; without
+    one, any key (or none) is accepted. ``api`` gives access to storage and runs.
+    """
+
+    def __init__(self, api: Api, routes: ASGIApp, token: str | None) -> None:
+        self.api = api
+        self.routes = routes
+        self.token = token.encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.token is None:
+            await self.routes(scope, receive, send)
+            return
+        given = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                given = value
+                break
+        if given is None or not given.startswith(b"Bearer "):
+            message = (
+                "You didn't provide an API key. This server needs its bearer token in an "
+                "'Authorization: Bearer <token>' header."
+            )
+        elif not secrets.compare_digest(given[7:].strip(), self.token):
+            message = "Incorrect API key provided. Use the bearer token this server printed."
+        else:
+            await self.routes(scope, receive, send)
+            return
+        error = ApiError(401, message, code="invalid_api_key")
+        await _json(error.body(), 401)(scope, receive, send)
+
+
+def create_app(
+    storage: Storage,
+    model: Model | None = None,
+    *,
+    bearer_token: str | None = None,
+    demo_assistant: bool = True,
+    poll_after_ms: int = POLL_AFTER_MS,
+) -> ServerApp:
+    """The ASGI application serving the Assistants API under ``/v1``.
+
+    At start-up (the ASGI lifespan) runs left unfinished by an earlier server are settled
+    and, with ``demo_assistant``, the demo assistant is created if there is no assistant.
+    At shutdown running runs are stopped.
+    """
+    api = Api(storage, model or DemoModel(), poll_after_ms=poll_after_ms)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if storage.sole_user:
+            api.runs.recover()
+            api.runs.start_timers()
+        storage.share()
+        if demo_assistant:
+            api.ensure_demo_assistant()
+        yield
+        await api.runs.shutdown()
+
+    routes = Starlette(
+        routes=[Mount("/v1", routes=api.routes())],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    return ServerApp(api, routes, bearer_token)
