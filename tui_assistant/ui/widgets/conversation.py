@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import Static
 
@@ -19,8 +20,8 @@ from tui_assistant.engines.base import ThreadMessage
 from tui_assistant.ui.sanitize import clean_text
 from tui_assistant.ui.widgets.message_view import MessageView
 
-FLUSH_INTERVAL = 1 / 15
-"""Seconds between hand-overs of buffered text to the screen (about 67 ms)."""
+FLUSH_INTERVAL = 1 / 10
+"""Seconds between hand-overs of buffered text to the screen (100 ms)."""
 
 
 class Notice(Static):
@@ -82,6 +83,16 @@ class Conversation(VerticalScroll):
         self._streaming: dict[str, MessageView] = {}
         self._pending: dict[str, list[str]] = {}
         self._timer = None
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        # While a reply streams only the virtual height grows; Textual would then ask
+        # for a second layout pass (and a second frame) per flush. The scrollbars are
+        # updated either way; a change of the pane's own size still lays out as usual.
+        if size == self._size and container_size == self._container_size:
+            layout = False
+        return super()._size_updated(size, virtual_size, container_size, layout)
 
     def on_mount(self) -> None:
         self.anchor()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -65,6 +66,8 @@ class MessageView(Widget):
         self._initial = text
         self._cache_key: tuple[int, int] | None = None
         self._lines: list[Strip] = []
+        self._painted: dict[int, tuple[Strip, Style, Strip]] = {}
+        """Line index -> (source strip, style, strip as painted): repaints reuse it."""
         self._version = 0
 
     # -- content -------------------------------------------------------------------
@@ -111,14 +114,23 @@ class MessageView(Widget):
         self._changed()
 
     def _changed(self) -> None:
+        """Repaint only the lines that changed (usually the tail of a streaming reply)."""
         self._version += 1
-        old_height = len(self._lines) if self._cache_key else -1
         width = self.content_size.width
-        if width and self.is_mounted:
-            new_height = len(self._render_all(width))
-            self.refresh(layout=new_height != old_height)
-        else:
+        if not (width and self.is_mounted and self._cache_key and self._cache_key[0] == width):
             self.refresh(layout=True)
+            return
+        old = self._lines
+        new = self._render_all(width)
+        first = 0
+        for first, (before, after) in enumerate(zip(old, new, strict=False)):  # noqa: B007
+            if before is not after:
+                break
+        else:
+            first = min(len(old), len(new))
+        height = max(len(old), len(new)) - first
+        if height > 0:
+            self.refresh(Region(0, first, width, height), layout=len(new) != len(old))
 
     # -- rendering ------------------------------------------------------------------
 
@@ -145,6 +157,19 @@ class MessageView(Widget):
         self._cache_key = key
         return self._lines
 
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        # Textual repaints a whole widget whenever its size changes. A streaming reply
+        # grows by a line or two per flush and ``_changed`` has already marked exactly
+        # the lines that changed, so a change of height alone must not throw away the
+        # cached lines above them.
+        # Nor does a message (it does not scroll) need another layout pass for its
+        # virtual size: that would cost a second frame per flush.
+        if self._cache_key is not None and size.width == self._size.width:
+            self._size = size
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self._render_all(width)) if width else 1
 
@@ -154,4 +179,10 @@ class MessageView(Widget):
         style = self.rich_style
         if y >= len(lines):
             return Strip.blank(width, style)
-        return lines[y].crop_extend(0, width, style).apply_style(style)
+        source = lines[y]
+        cached = self._painted.get(y)
+        if cached is not None and cached[0] is source and cached[1] is style:
+            return cached[2]
+        painted = source.crop_extend(0, width, style).apply_style(style)
+        self._painted[y] = (source, style, painted)
+        return painted
