@@ -288,7 +288,11 @@ async def test_long_history_loads_newest_first_and_older_pages_on_scrolling_up(
         texts = [text for _, text in shown(screen)]
         assert texts == [f"message {i}" for i in range(80, 130)]
         assert conversation.has_more
-        assert conversation.scroll_y == conversation.max_scroll_y  # at the newest message
+        await wait_for(
+            pilot,
+            lambda: conversation.scroll_y == conversation.max_scroll_y,
+            "the view to rest at the newest message",
+        )
 
         conversation.focus()
         await pilot.press("home")
