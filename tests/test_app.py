@@ -506,3 +506,65 @@ async def test_scripted_reply_renders_the_same_streamed_or_at_once(
         strip_text = [s.text for s in streamed._render_all(width)[1:]]
         assert strip_text == [s.text for s in once._render_all(width)[1:]]
         assert any("def f(x):" in line for line in strip_text)
+
+
+# -- assistants -------------------------------------------------------------------------
+
+
+async def test_picker_opens_when_the_endpoint_has_several_assistants(
+    store: Store, start_server
+) -> None:
+    from tui_assistant.ui.screens.assistant_picker import AssistantPicker
+
+    server = start_server()
+    client = client_for(server)
+    await client.beta.assistants.create(name="Code reviewer", model="demo")
+    await client.beta.assistants.create(name="Travel planner", model="demo")
+    await client.close()
+
+    app = make_app(store, server=server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, AssistantPicker), "the picker")
+        # Newest first: Travel planner, Code reviewer, Demo assistant.
+        await pilot.press("down", "enter")
+        screen = await ready(pilot)
+        assert screen.assistant is not None and screen.assistant.label == "Code reviewer"
+        assert "Code reviewer" in str(screen.header.render())
+
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, AssistantPicker), "the picker")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, "the picker to close")
+        assert screen.assistant.label == "Code reviewer"
+
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, AssistantPicker), "the picker")
+        await pilot.press("up", "enter")  # the current one is highlighted; up is the newest
+        await wait_for(pilot, lambda: app.screen is screen, "the picker to close")
+        assert screen.assistant.label == "Travel planner"
+        assert store.get_state("assistant:local") == screen.assistant.id
+
+
+async def test_form_creates_an_assistant_when_the_endpoint_has_none(
+    store: Store, start_server
+) -> None:
+    from tui_assistant.ui.screens.assistant_form import AssistantForm
+
+    server = start_server(demo_assistant=False)
+    app = make_app(store, server=server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, AssistantForm), "the form")
+        await pilot.press(*"Helper")
+        await pilot.press("tab", "ctrl+s")  # no model yet: the form says so and stays
+        assert isinstance(app.screen, AssistantForm)
+        assert "model" in str(app.screen.query_one("#error").render()).lower()
+        await pilot.press(*"demo-model", "ctrl+s")
+        screen = await ready(pilot)
+        assert screen.assistant is not None
+        assert (screen.assistant.label, screen.assistant.model) == ("Helper", "demo-model")
+        client = client_for(server)
+        names = [a.name for a in (await client.beta.assistants.list()).data]
+        await client.close()
+        assert names == ["Helper"]
+        await say(pilot, "hi there")
+        await turn_done(pilot, screen, replies=1)
