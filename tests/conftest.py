@@ -234,6 +234,7 @@ def _shape(value: Any) -> Any:
 
 
 def _sdk_types() -> dict[str, Any]:
+    from openai.types import FileDeleted, FileObject
     from openai.types.beta import (
         Assistant,
         AssistantDeleted,
@@ -261,6 +262,9 @@ def _sdk_types() -> dict[str, Any]:
         "ListRunStepsResponse": RunStep,
         "ErrorResponse": ErrorObject,
         "AssistantStreamEvent": TypeAdapter(AssistantStreamEvent),
+        "OpenAIFile": FileObject,
+        "ListFilesResponse": FileObject,
+        "DeleteFileResponse": FileDeleted,
     }
 
 
@@ -357,12 +361,17 @@ def _checked_stream(inner: Any, checker: OpenAPIChecker) -> Any:
     return CheckedStream()
 
 
+_FILE_CONTENT = re.compile(r"^/files/[^/]+/content$")
+
+
 def _response_hook(checker: OpenAPIChecker) -> Callable[[Any], Any]:
     async def check(response: Any) -> None:
         path = response.request.url.path
         if not path.startswith("/v1/"):
             return
         path = path[3:]
+        if response.status_code == 200 and _FILE_CONTENT.match(path):
+            return  # file bytes, not JSON (the spec's "string" says nothing more)
         if response.headers.get("content-type", "").startswith("text/event-stream"):
             response.stream = _checked_stream(response.stream, checker)
             return

@@ -227,6 +227,18 @@ def test_serve_on_all_interfaces_prints_a_token(tmp_path):
         second = process.stdout.readline().strip()
         assert first.startswith("Serving the Assistants API at http://0.0.0.0:")
         assert second.startswith("Bearer token: ") and len(second) > len("Bearer token: ") + 20
+        # Signal only once the server answers: a signal in the middle of uvicorn's
+        # start-up may be lost, and the test would wait for nothing.
+        url = "http://127.0.0.1:" + first.rsplit(":", 1)[-1].split("/")[0] + "/v1/assistants"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert httpx2.get(url, timeout=1).status_code == 401
+                break
+            except httpx2.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=10)
     finally:

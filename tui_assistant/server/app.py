@@ -1,11 +1,16 @@
-"""The HTTP layer: Starlette routes for the Assistants API under ``/v1``.
+"""The HTTP layer: Starlette routes for the Assistants and Files APIs under ``/v1``.
 
 Handlers check the request, read and write ``Storage`` and hand runs to ``RunManager``.
-Every error leaves as an OpenAI-style JSON body; no exception reaches the ASGI server.
+Every error leaves as an OpenAI-style JSON body; no exception reaches the ASGI server,
+except the one that cuts a stream on purpose (the ``drop_stream`` fault).
+
+``ServerApp`` applies request faults (``fail_requests``, ``stall`` on requests) before
+routing, and serves ``/_faults`` (outside ``/v1``) when fault administration is on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -15,11 +20,18 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tui_assistant.server import validation as v
+from tui_assistant.server.faults import Faults, StreamDropped, faulty_stream
+from tui_assistant.server.files import (
+    MAX_UPLOAD_BYTES,
+    UPLOAD_PURPOSES,
+    FileStore,
+    parse_multipart,
+)
 from tui_assistant.server.models import DemoModel, Model
 from tui_assistant.server.objects import (
     assistant_object,
@@ -27,9 +39,13 @@ from tui_assistant.server.objects import (
     message_object,
     parse_message_request,
     run_object,
+    step_raw_view,
+    step_view,
     thread_object,
+    tool_resources_file_ids,
 )
-from tui_assistant.server.runs import RunManager
+from tui_assistant.server.runs import DONE_FRAME, RunManager
+from tui_assistant.server.sandbox import CodeLimits
 from tui_assistant.server.storage import Storage, dumps
 from tui_assistant.server.validation import ApiError, bad_request, not_found
 
@@ -121,13 +137,23 @@ def _guarded(handler: Endpoint) -> Endpoint:
 
 
 class Api:
-    """The state behind the routes: storage, the run manager and settings."""
+    """The state behind the routes: storage, files, the run manager, faults, settings."""
 
     def __init__(
-        self, storage: Storage, model: Model, *, poll_after_ms: int = POLL_AFTER_MS
+        self,
+        storage: Storage,
+        model: Model,
+        *,
+        poll_after_ms: int = POLL_AFTER_MS,
+        code_limits: CodeLimits | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.storage = storage
-        self.runs = RunManager(storage, model)
+        self.files = FileStore(storage)
+        self.faults = faults or Faults()
+        self.runs = RunManager(
+            storage, model, files=self.files, code_limits=code_limits, faults=self.faults
+        )
         self.poll_headers = {"openai-poll-after-ms": str(poll_after_ms)}
 
     # --- lookups --------------------------------------------------------------------
@@ -157,6 +183,21 @@ class Api:
     async def _body(self, request: Request, *, required: bool = True) -> dict[str, Any]:
         return v.parse_json_body(await request.body(), required=required)
 
+    def _check_files(self, named: list[tuple[str, Any]]) -> None:
+        """400 for a file id (in attachments or tool resources) that names no file."""
+        for param, file_id in named:
+            if not isinstance(file_id, str) or self.files.get(file_id) is None:
+                raise bad_request(f"Invalid '{param}': no file with id {file_id!r}.", param=param)
+
+    def _check_attachments(self, messages: list[dict[str, Any]], param: str) -> None:
+        for i, message in enumerate(messages):
+            self._check_files(
+                [
+                    (f"{param}[{i}].attachments[{j}].file_id", item["file_id"])
+                    for j, item in enumerate(message["attachments"])
+                ]
+            )
+
     def _list(self, request: Request, table: str, **scope: str) -> Response:
         limit, order, after, before = v.list_params(request.query_params)
         items, has_more = self.storage.page(
@@ -180,7 +221,8 @@ class Api:
         if "tools" in body:
             fields["tools"] = v.tools(body) or []
         if "tool_resources" in body:
-            fields["tool_resources"] = v.object_or_none(body, "tool_resources") or {}
+            fields["tool_resources"] = v.tool_resources(body) or {}
+            self._check_files(tool_resources_file_ids(fields["tool_resources"]))
         if "metadata" in body:
             fields["metadata"] = v.metadata(body)
         if "temperature" in body:
@@ -247,10 +289,12 @@ class Api:
             for i, m in enumerate(raw_messages)
         ]
         thread = thread_object(
-            tool_resources=v.object_or_none(body, "tool_resources"),
+            tool_resources=v.tool_resources(body),
             metadata=v.metadata(body, param=f"{param}.metadata" if param else "metadata"),
         )
         messages = [message_object(thread_id=thread["id"], **fields) for fields in parsed]
+        self._check_files(tool_resources_file_ids(thread["tool_resources"]))
+        self._check_attachments(messages, f"{param + '.' if param else ''}messages")
         return thread, messages
 
     def _store_thread(self, thread: dict, messages: list[dict]) -> None:
@@ -273,7 +317,8 @@ class Api:
         if "metadata" in body:
             thread["metadata"] = v.metadata(body)
         if "tool_resources" in body:
-            thread["tool_resources"] = v.object_or_none(body, "tool_resources") or {}
+            thread["tool_resources"] = v.tool_resources(body) or {}
+            self._check_files(tool_resources_file_ids(thread["tool_resources"]))
         self.storage.save("threads", thread)
         return _json(thread)
 
@@ -288,6 +333,12 @@ class Api:
     async def create_message(self, request: Request) -> Response:
         thread = self._thread(request.path_params["thread_id"])
         fields = parse_message_request(await self._body(request))
+        self._check_files(
+            [
+                (f"attachments[{j}].file_id", a["file_id"])
+                for j, a in enumerate(fields["attachments"])
+            ]
+        )
         active = self.storage.active_run_id(thread["id"])
         if active is not None:
             raise bad_request(
@@ -358,6 +409,7 @@ class Api:
             )
             for i, m in enumerate(raw_messages)
         ]
+        self._check_attachments(messages, "additional_messages")
         tools = v.tools(body, max_items=20)
         parallel = v.opt_bool(body, "parallel_tool_calls")
         v.opt_bool(body, "stream")
@@ -387,15 +439,21 @@ class Api:
         )
         return run, messages
 
-    def _run_started(self, body: dict[str, Any], state: Any, start: int = 0) -> Response:
+    def _run_started(
+        self, body: dict[str, Any], state: Any, start: int = 0, stage: str = "first"
+    ) -> Response:
         if body.get("stream"):
-            return StreamingResponse(
-                state.channel.read(start), media_type="text/event-stream", headers=_SSE_HEADERS
-            )
+            faults = self.faults.take_stream_faults(stage)
+            if faults:
+                frames = faulty_stream(state.channel.read(start, batch=False), faults, DONE_FRAME)
+            else:
+                frames = state.channel.read(start)
+            return StreamingResponse(frames, media_type="text/event-stream", headers=_SSE_HEADERS)
         return self._run_response(state.run)
 
     async def create_run(self, request: Request) -> Response:
         thread = self._thread(request.path_params["thread_id"])
+        include = v.include_param(request.query_params)
         body = await self._body(request)
         run, messages = self._new_run(body, thread["id"])
         active = self.storage.active_run_id(thread["id"])
@@ -403,7 +461,9 @@ class Api:
             raise bad_request(f"Thread {thread['id']} already has an active run {active}.")
         for message in messages:
             self.storage.insert("messages", message, thread_id=thread["id"], run_id=None)
-        state = self.runs.start(run)
+        state = self.runs.start(run, include_content=include)
+        if self.faults.take_conflict():
+            raise bad_request(f"Thread {thread['id']} already has an active run {run['id']}.")
         return self._run_started(body, state)
 
     async def create_thread_and_run(self, request: Request) -> Response:
@@ -417,10 +477,15 @@ class Api:
             )
         thread, messages = self._new_thread(thread_body, "thread")
         if body.get("tool_resources") is not None:
-            thread["tool_resources"] = v.object_or_none(body, "tool_resources")
+            thread["tool_resources"] = v.tool_resources(body)
+            self._check_files(tool_resources_file_ids(thread["tool_resources"]))
         run, _ = self._new_run(body, thread["id"], keys=_THREAD_AND_RUN_KEYS)
         self._store_thread(thread, messages)
-        state = self.runs.start(run, thread=thread if body.get("stream") else None)
+        state = self.runs.start(
+            run,
+            thread=thread if body.get("stream") else None,
+            include_content=v.include_param(request.query_params),
+        )
         return self._run_started(body, state)
 
     async def list_runs(self, request: Request) -> Response:
@@ -460,22 +525,114 @@ class Api:
             raise bad_request("Missing required parameter: 'tool_outputs'.", param="tool_outputs")
         v.opt_bool(body, "stream")
         state, start = self.runs.submit_tool_outputs(run, body["tool_outputs"])
-        return self._run_started(body, state, start)
+        return self._run_started(body, state, start, stage="submit")
 
     # --- run steps ----------------------------------------------------------------------
 
     async def list_steps(self, request: Request) -> Response:
         p = request.path_params
         run = self._run(p["thread_id"], p["run_id"])
-        return self._list(request, "steps", run_id=run["id"])
+        include = v.include_param(request.query_params)
+        limit, order, after, before = v.list_params(request.query_params)
+        items, has_more = self.storage.page(
+            "steps", limit=limit, order=order, after=after, before=before, run_id=run["id"]
+        )
+        items = [step_raw_view(raw, include) for raw in items]
+        return Response(list_body(items, has_more), media_type="application/json")
 
     async def retrieve_step(self, request: Request) -> Response:
         p = request.path_params
         run = self._run(p["thread_id"], p["run_id"])
+        include = v.include_param(request.query_params)
         step = self.storage.get("steps", p["step_id"], run_id=run["id"])
         if step is None:
             raise not_found("run step", p["step_id"])
-        return _json(step)
+        return _json(step_view(step, include))
+
+    # --- files --------------------------------------------------------------------------
+
+    async def create_file(self, request: Request) -> Response:
+        size = request.headers.get("content-length")
+        if size is not None and size.isdigit() and int(size) > MAX_UPLOAD_BYTES + 65536:
+            raise ApiError(413, f"The file is too large: the limit is {MAX_UPLOAD_BYTES} bytes.")
+        chunks, total = [], 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > MAX_UPLOAD_BYTES + 65536:
+                raise ApiError(
+                    413, f"The file is too large: the limit is {MAX_UPLOAD_BYTES} bytes."
+                )
+            chunks.append(chunk)
+        form = parse_multipart(b"".join(chunks), request.headers.get("content-type", ""))
+        upload = form.get("file")
+        if upload is None or upload.filename is None:
+            raise bad_request("Missing required parameter: 'file'.", param="file")
+        purpose_part = form.get("purpose")
+        if purpose_part is None:
+            raise bad_request("Missing required parameter: 'purpose'.", param="purpose")
+        purpose = purpose_part.data.decode("utf-8", "replace").strip()
+        if purpose not in UPLOAD_PURPOSES:
+            raise bad_request(
+                f"Invalid value for 'purpose': {purpose!r}. The local server keeps files with "
+                f"purpose {', '.join(repr(p) for p in UPLOAD_PURPOSES)}.",
+                param="purpose",
+                code="invalid_value",
+            )
+        if len(upload.data) > MAX_UPLOAD_BYTES:
+            raise ApiError(413, f"The file is too large: the limit is {MAX_UPLOAD_BYTES} bytes.")
+        return _json(self.files.create(upload.filename, upload.data, purpose))
+
+    async def list_files(self, request: Request) -> Response:
+        limit, order, after, _ = v.list_params(
+            request.query_params, default_limit=10000, max_limit=10000
+        )
+        scope = {}
+        purpose = request.query_params.get("purpose")
+        if purpose:
+            scope["purpose"] = purpose
+        items, has_more = self.storage.page("files", limit=limit, order=order, after=after, **scope)
+        return Response(list_body(items, has_more), media_type="application/json")
+
+    async def retrieve_file(self, request: Request) -> Response:
+        return _json(self.files.require(request.path_params["file_id"]))
+
+    async def delete_file(self, request: Request) -> Response:
+        found = self.files.require(request.path_params["file_id"])
+        self.files.delete(found["id"])
+        return _json({"id": found["id"], "object": "file", "deleted": True})
+
+    async def file_content(self, request: Request) -> Response:
+        found = self.files.require(request.path_params["file_id"])
+        path = self.files.path(found["id"])
+        if not path.is_file():
+            raise ApiError(404, f"The content of file {found['id']} is missing.")
+        return FileResponse(
+            path,
+            media_type=self.files.media_type(found["filename"]),
+            filename=found["filename"],
+            content_disposition_type="attachment",
+        )
+
+    # --- faults -------------------------------------------------------------------------
+
+    async def faults_admin(self, request: Request) -> Response:
+        """``/_faults``: list (GET), add (POST) or clear (DELETE) injected faults."""
+        client = request.client.host if request.client else ""
+        from tui_assistant.server.runtime import is_loopback
+
+        if not is_loopback(client):
+            raise ApiError(403, "Faults can only be set from this machine.")
+        if request.method == "POST":
+            body = await self._body(request)
+            spec = body.get("spec") if set(body) == {"spec"} else body
+            try:
+                fault = self.faults.add(spec)
+            except ValueError as exc:
+                raise bad_request(str(exc)) from None
+            return _json(fault.describe())
+        if request.method == "DELETE":
+            self.faults.clear()
+        return _json({"object": "list", "data": self.faults.pending()})
 
     # --- routing ------------------------------------------------------------------------
 
@@ -509,6 +666,11 @@ class Api:
             r(run + "/submit_tool_outputs", self.submit_tool_outputs, "POST"),
             r(run + "/steps", self.list_steps, "GET"),
             r(run + "/steps/{step_id}", self.retrieve_step, "GET"),
+            r("/files", self.create_file, "POST"),
+            r("/files", self.list_files, "GET"),
+            r("/files/{file_id}", self.retrieve_file, "GET"),
+            r("/files/{file_id}", self.delete_file, "DELETE"),
+            r("/files/{file_id}/content", self.file_content, "GET"),
         ]
 
 
@@ -535,8 +697,11 @@ class ServerApp:
         self.token = token.encode() if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.token is None:
+        if scope["type"] != "http":
             await self.routes(scope, receive, send)
+            return
+        if self.token is None:
+            await self._serve(scope, receive, send)
             return
         given = None
         for name, value in scope["headers"]:
@@ -551,10 +716,39 @@ class ServerApp:
         elif not secrets.compare_digest(given[7:].strip(), self.token):
             message = "Incorrect API key provided. Use the bearer token this server printed."
         else:
-            await self.routes(scope, receive, send)
+            await self._serve(scope, receive, send)
             return
         error = ApiError(401, message, code="invalid_api_key")
         await _json(error.body(), 401)(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Apply request faults, then route."""
+        path = scope.get("path", "")
+        if path.startswith("/v1/"):
+            stalls, failure = self.api.faults.take_request_faults(scope["method"], path)
+            for stall in stalls:
+                await asyncio.sleep(stall.seconds)
+            if failure is not None:
+                status, body, headers = failure.error_response()
+                await _json(body, status, headers)(scope, receive, send)
+                return
+        await self.routes(scope, receive, send)
+
+
+class _DroppedStreamFilter(logging.Filter):
+    """Keeps uvicorn from logging a stream cut on purpose as an application error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        while isinstance(error, BaseExceptionGroup) and error.exceptions:
+            error = error.exceptions[0]
+        return not isinstance(error, StreamDropped)
+
+
+def _quiet_dropped_streams() -> None:
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _DroppedStreamFilter) for f in uvicorn_error.filters):
+        uvicorn_error.addFilter(_DroppedStreamFilter())
 
 
 def create_app(
@@ -564,14 +758,26 @@ def create_app(
     bearer_token: str | None = None,
     demo_assistant: bool = True,
     poll_after_ms: int = POLL_AFTER_MS,
+    code_limits: CodeLimits | None = None,
+    faults: Faults | None = None,
+    fault_admin: bool = False,
 ) -> ServerApp:
     """The ASGI application serving the Assistants API under ``/v1``.
 
     At start-up (the ASGI lifespan) runs left unfinished by an earlier server are settled
     and, with ``demo_assistant``, the demo assistant is created if there is no assistant.
-    At shutdown running runs are stopped.
+    At shutdown running runs are stopped. ``code_limits`` bound the code interpreter;
+    ``faults`` (a new ``Faults`` by default) are the faults to inject, and with
+    ``fault_admin`` loopback clients may change them at ``/_faults``.
     """
-    api = Api(storage, model or DemoModel(), poll_after_ms=poll_after_ms)
+    api = Api(
+        storage,
+        model or DemoModel(),
+        poll_after_ms=poll_after_ms,
+        code_limits=code_limits,
+        faults=faults,
+    )
+    _quiet_dropped_streams()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -583,9 +789,15 @@ def create_app(
             api.ensure_demo_assistant()
         yield
         await api.runs.shutdown()
+        api.files.close()
 
+    extra = []
+    if fault_admin:
+        extra.append(
+            Route("/_faults", _guarded(api.faults_admin), methods=["GET", "POST", "DELETE"])
+        )
     routes = Starlette(
-        routes=[Mount("/v1", routes=api.routes())],
+        routes=[Mount("/v1", routes=api.routes()), *extra],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )

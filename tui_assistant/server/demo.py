@@ -27,6 +27,8 @@ _STOPWORDS = frozenset(
     then there these they this those through to too under until up very was we were what
     when where which while who whom why will with would you your yours""".split()
 )
+STOPWORDS = _STOPWORDS
+"""Words the demo model and the local file search ignore."""
 
 
 def is_long_request(text: str) -> bool:

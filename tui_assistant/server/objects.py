@@ -7,6 +7,7 @@ timestamps are integer unix seconds and ids look like OpenAI's (``asst_`` follow
 
 from __future__ import annotations
 
+import copy
 import json
 import secrets
 import string
@@ -136,13 +137,9 @@ def parse_message_request(body: Any, param: str = "") -> dict[str, Any]:
     if "content" not in body:
         raise bad_request(f"Missing required parameter: '{content_param}'.", param=content_param)
     content = _content_blocks(body["content"], content_param)
-    attachments = body.get("attachments")
-    if attachments is not None and not isinstance(attachments, list):
-        raise bad_request(
-            f"Invalid type for '{param + '.' if param else ''}attachments': expected an array.",
-            param="attachments",
-            code="invalid_type",
-        )
+    attachments = parse_attachments(
+        body.get("attachments"), f"{param}.attachments" if param else "attachments"
+    )
     return {
         "role": role,
         "content": content,
@@ -266,6 +263,81 @@ def step_object(
         "metadata": {},
         "usage": None,
     }
+
+
+def step_view(step: dict[str, Any], include_content: bool) -> dict[str, Any]:
+    """A run step as a client sees it: file search results lose their ``content``
+    unless it was asked for with ``include``. (The stored step keeps it.)"""
+    if include_content or step.get("type") != "tool_calls":
+        return step
+    calls = (step.get("step_details") or {}).get("tool_calls") or []
+    if not any(
+        "content" in result
+        for call in calls
+        if call.get("type") == "file_search"
+        for result in (call.get("file_search") or {}).get("results") or ()
+    ):
+        return step
+    view = copy.deepcopy(step)
+    for call in view["step_details"]["tool_calls"]:
+        if call.get("type") == "file_search":
+            for result in (call.get("file_search") or {}).get("results") or ():
+                result.pop("content", None)
+    return view
+
+
+def step_raw_view(raw: str, include_content: bool) -> str:
+    """``step_view`` for a stored JSON body (decoded only when it has search results)."""
+    if include_content or '"file_search"' not in raw:
+        return raw
+    return json.dumps(step_view(json.loads(raw), False), separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_attachments(value: Any, param: str) -> list[dict[str, Any]]:
+    """Check ``attachments``: ``[{file_id, tools: [{type}]}]`` (ids are checked later)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise bad_request(
+            f"Invalid type for '{param}': expected an array.", param=param, code="invalid_type"
+        )
+    attachments = []
+    for i, item in enumerate(value):
+        where = f"{param}[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("file_id"), str):
+            raise bad_request(
+                f"Missing required parameter: '{where}.file_id'.", param=f"{where}.file_id"
+            )
+        check_keys(item, frozenset({"file_id", "tools"}), prefix=f"{where}.")
+        tools = item.get("tools") or []
+        if not isinstance(tools, list):
+            raise bad_request(
+                f"Invalid type for '{where}.tools': expected an array.",
+                param=f"{where}.tools",
+                code="invalid_type",
+            )
+        for j, tool in enumerate(tools):
+            kind = tool.get("type") if isinstance(tool, dict) else None
+            if kind not in ("code_interpreter", "file_search"):
+                raise bad_request(
+                    f"Invalid value for '{where}.tools[{j}].type': expected "
+                    "'code_interpreter' or 'file_search'.",
+                    param=f"{where}.tools[{j}].type",
+                    code="invalid_value",
+                )
+        attachments.append(
+            {"file_id": item["file_id"], "tools": [{"type": t["type"]} for t in tools]}
+        )
+    return attachments
+
+
+def tool_resources_file_ids(resources: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(param, file id) of every file named in ``tool_resources``, for checking."""
+    found = []
+    for tool in ("code_interpreter", "file_search"):
+        for i, file_id in enumerate(((resources or {}).get(tool) or {}).get("file_ids") or ()):
+            found.append((f"tool_resources.{tool}.file_ids[{i}]", file_id))
+    return found
 
 
 def list_body(raw_items: list[str], has_more: bool) -> bytes:

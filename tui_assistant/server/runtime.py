@@ -11,18 +11,22 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import secrets
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from tui_assistant.server.app import ServerApp, create_app
+from tui_assistant.server.faults import SPEC_ENV, Faults, parse_specs
 from tui_assistant.server.models import DemoModel, Model
+from tui_assistant.server.sandbox import CodeLimits
 from tui_assistant.server.storage import Storage
 
 logger = logging.getLogger("tui_assistant.server")
@@ -154,6 +158,11 @@ class LocalServer:
         """The ASGI app (its ``.api`` gives access to storage and runs, for tests)."""
         return self._server.app
 
+    @property
+    def faults(self) -> Faults:
+        """The faults to inject (see ``tui_assistant.server.faults``); thread-safe."""
+        return self._server.app.api.faults
+
     def stop(self) -> None:
         """Stop serving, let running runs fail cleanly, close the database. Idempotent."""
         with self._lock:
@@ -191,6 +200,13 @@ def _config(app: Any, host: str, port: int, **options: Any) -> uvicorn.Config:
     )
 
 
+def _faults(specs: Iterable[str]) -> Faults:
+    faults = Faults()
+    for spec in specs:
+        faults.add(spec)
+    return faults
+
+
 def start_local_server(
     db_path: Path | None = None,
     *,
@@ -200,15 +216,22 @@ def start_local_server(
     token_delay: float = 0.0,
     bearer_token: str | None = None,
     demo_assistant: bool = True,
+    code_limits: CodeLimits | None = None,
+    faults: Iterable[str] = (),
+    fault_admin: bool = False,
 ) -> LocalServer:
     """Start a server in a daemon thread and return once it accepts connections.
 
-    ``db_path`` None keeps everything in memory. ``model`` None uses ``DemoModel`` with
-    ``token_delay`` seconds per token. Binding to a non-loopback host needs a bearer token;
-    one is generated when none is given (read it from ``LocalServer.bearer_token``).
+    ``db_path`` None keeps everything in memory (files in a temporary directory removed at
+    stop). ``model`` None uses ``DemoModel`` with ``token_delay`` seconds per token.
+    Binding to a non-loopback host needs a bearer token; one is generated when none is
+    given (read it from ``LocalServer.bearer_token``). ``code_limits`` bound the code
+    interpreter. ``faults`` are fault specs to start with (more can be added through
+    ``LocalServer.faults``); ``fault_admin`` opens ``/_faults`` to loopback clients.
     """
     if not is_loopback(host) and not bearer_token:
         bearer_token = secrets.token_urlsafe(24)
+    fault_plan = _faults(faults)
     host = _bind_host(host)
     sock = _bind(host, port)
     storage: Storage | None = None
@@ -219,6 +242,9 @@ def start_local_server(
             model or DemoModel(token_delay=token_delay),
             bearer_token=bearer_token,
             demo_assistant=demo_assistant,
+            code_limits=code_limits,
+            faults=fault_plan,
+            fault_admin=fault_admin and is_loopback(host),
         )
         _silence_uvicorn()
         server = _Server(_config(app, host, sock.getsockname()[1], log_config=None), app)
@@ -237,6 +263,7 @@ def start_local_server(
             logger.error("local server stopped with an error", exc_info=exc)
         finally:
             sock.close()
+            app.api.files.close()
             storage.close()
             server.ready.set()
 
@@ -256,10 +283,27 @@ def serve(
     *,
     bearer_token: str | None = None,
     token_delay: float = 0.02,
+    faults: Iterable[str] = (),
+    fault_admin: bool | None = None,
 ) -> int:
-    """Serve in the foreground until Ctrl+C; returns the exit code."""
+    """Serve in the foreground until Ctrl+C; returns the exit code.
+
+    Faults to inject come from ``faults`` and from the environment variable
+    ``TUI_ASSISTANT_FAULTS`` (specs separated by ``;``). ``/_faults`` is open to loopback
+    clients when ``fault_admin`` is true, or, when it is None, when that variable is set
+    (even to an empty string) or ``faults`` were given.
+    """
     if not is_loopback(host) and not bearer_token:
         bearer_token = secrets.token_urlsafe(24)
+    from_env = os.environ.get(SPEC_ENV)
+    specs = [*faults, *parse_specs(from_env or "")]
+    try:
+        fault_plan = _faults(specs)
+    except ValueError as exc:
+        print(f"Bad fault spec: {exc}", file=sys.stderr)
+        return 2
+    if fault_admin is None:
+        fault_admin = from_env is not None or bool(specs)
     host = _bind_host(host)
     try:
         sock = _bind(host, port)
@@ -267,7 +311,13 @@ def serve(
         print(f"Cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     storage = Storage(db_path)
-    app = create_app(storage, DemoModel(token_delay=token_delay), bearer_token=bearer_token)
+    app = create_app(
+        storage,
+        DemoModel(token_delay=token_delay),
+        bearer_token=bearer_token,
+        faults=fault_plan,
+        fault_admin=fault_admin and is_loopback(host),
+    )
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
     logger.addHandler(handler)
@@ -281,6 +331,10 @@ def serve(
         print(f"Serving the Assistants API at {url}", flush=True)
         if bearer_token:
             print(f"Bearer token: {bearer_token}", flush=True)
+        if app.api.faults.pending() or fault_admin:
+            admin = f" (change them at http://{_url_host(host)}:{sock.getsockname()[1]}/_faults)"
+            count = len(app.api.faults.pending())
+            print(f"Fault injection on: {count} pending{admin if fault_admin else ''}", flush=True)
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass
@@ -289,6 +343,7 @@ def serve(
             signal.signal(signal.SIGTERM, previous)
         logger.removeHandler(handler)
         sock.close()
+        app.api.files.close()
         storage.close()
     return 0
 

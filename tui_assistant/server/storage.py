@@ -5,18 +5,23 @@ columns that queries need. Rows are ordered by an autoincrement ``seq``, which i
 list cursors (``after``/``before``) compare, because ``created_at`` has one-second
 resolution. The connection is used from the server's event loop thread only; calls are
 short and synchronous. A file database uses WAL with ``synchronous=NORMAL``.
+
+Everything the server writes next to the database (the database itself, its WAL files,
+the lock file) is private to the user: mode 0600.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from tui_assistant.server.validation import bad_request
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Version 2 added the ``files`` table (files are also created in older databases)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS assistants (
@@ -53,6 +58,12 @@ CREATE TABLE IF NOT EXISTS steps (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS steps_by_run ON steps (run_id, seq);
+CREATE TABLE IF NOT EXISTS files (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    purpose TEXT NOT NULL,
+    body TEXT NOT NULL
+);
 """
 
 _TABLES = {
@@ -61,9 +72,32 @@ _TABLES = {
     "messages": ("thread_id", "run_id"),
     "runs": ("thread_id", "status"),
     "steps": ("thread_id", "run_id"),
+    "files": ("purpose",),
 }
 
 ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
+
+
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def make_private(path: str | Path) -> None:
+    """Make an existing file readable and writable by its owner only (best effort)."""
+    try:
+        os.chmod(path, PRIVATE_FILE_MODE)
+    except OSError:
+        pass
+
+
+def open_private(path: str | Path, flags: int) -> int:
+    """``os.open`` that creates the file with mode 0600 and fixes the mode of an old one."""
+    fd = os.open(path, flags | os.O_CREAT, PRIVATE_FILE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+    except OSError:  # pragma: no cover - not the owner
+        pass
+    return fd
 
 
 def dumps(obj: Any) -> str:
@@ -88,6 +122,7 @@ class Storage:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             target = str(path)
+            os.close(open_private(path, os.O_RDWR))
             self.sole_user = self._claim(path)
         else:
             target = ":memory:"
@@ -98,6 +133,11 @@ class Storage:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if path is not None:
+            # SQLite gives the WAL files the database's mode; older ones may predate that.
+            for suffix in ("-wal", "-shm", "-journal"):
+                if os.path.exists(f"{path}{suffix}"):
+                    make_private(f"{path}{suffix}")
 
     def _claim(self, path: Path) -> bool:
         """Take the lock file: exclusively if no other server holds it, else shared."""
@@ -105,7 +145,8 @@ class Storage:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX
             return True
-        self._lock_file = open(f"{path}.lock", "a")  # held until close()
+        fd = open_private(f"{path}.lock", os.O_WRONLY | os.O_APPEND)
+        self._lock_file = os.fdopen(fd, "a")  # held until close()
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True

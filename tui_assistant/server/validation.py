@@ -240,6 +240,8 @@ def tools(body: dict[str, Any], key: str = "tools", max_items: int = 128) -> lis
                 param=f"{param}.type",
                 code="invalid_value",
             )
+        if kind == "file_search" and tool.get("file_search") is not None:
+            _file_search_options(tool["file_search"], f"{param}.file_search")
         if kind == "function":
             function = tool.get("function")
             if not isinstance(function, dict):
@@ -260,6 +262,89 @@ def tools(body: dict[str, Any], key: str = "tools", max_items: int = 128) -> lis
                 )
         result.append(tool)
     return result
+
+
+def _file_search_options(value: Any, param: str) -> None:
+    if not isinstance(value, dict):
+        raise _invalid_type(param, "an object", value)
+    check_keys(value, frozenset({"max_num_results", "ranking_options"}), prefix=f"{param}.")
+    count = value.get("max_num_results")
+    if count is not None and (
+        isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 50
+    ):
+        raise bad_request(
+            f"Invalid '{param}.max_num_results': expected an integer between 1 and 50.",
+            param=f"{param}.max_num_results",
+            code="invalid_value",
+        )
+    options = value.get("ranking_options")
+    if options is None:
+        return
+    where = f"{param}.ranking_options"
+    if not isinstance(options, dict):
+        raise _invalid_type(where, "an object", options)
+    if options.get("ranker", "auto") not in ("auto", "default_2024_08_21"):
+        raise bad_request(
+            f"Invalid value for '{where}.ranker': expected 'auto' or 'default_2024_08_21'.",
+            param=f"{where}.ranker",
+            code="invalid_value",
+        )
+    threshold = options.get("score_threshold")
+    if "score_threshold" in options and (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not 0 <= threshold <= 1
+    ):
+        raise bad_request(
+            f"Invalid '{where}.score_threshold': expected a number between 0 and 1.",
+            param=f"{where}.score_threshold",
+            code="invalid_value",
+        )
+
+
+def _string_list(value: Any, param: str, max_items: int) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _invalid_type(param, "an array of strings", value)
+    if len(value) > max_items:
+        raise bad_request(
+            f"Invalid '{param}': array too long. Expected an array with maximum length "
+            f"{max_items}, but got an array with length {len(value)} instead.",
+            param=param,
+            code="array_above_max_length",
+        )
+    return value
+
+
+def tool_resources(body: dict[str, Any], key: str = "tool_resources") -> dict | None:
+    """Check ``tool_resources``.
+
+    ``code_interpreter.file_ids`` as in the API; for ``file_search`` the local server
+    takes ``file_ids`` (its stand-in for vector stores) and keeps ``vector_store_ids``
+    without using them. Creating vector stores (``vector_stores``) is refused.
+    """
+    value = object_or_none(body, key)
+    if value is None:
+        return None
+    for tool, resource in value.items():
+        param = f"{key}.{tool}"
+        if tool not in ("code_interpreter", "file_search"):
+            raise bad_request(f"Unrecognized request argument supplied: {param}", param=param)
+        if not isinstance(resource, dict):
+            raise _invalid_type(param, "an object", resource)
+        if tool == "code_interpreter":
+            check_keys(resource, frozenset({"file_ids"}), prefix=f"{param}.")
+            _string_list(resource.get("file_ids") or [], f"{param}.file_ids", 20)
+            continue
+        if "vector_stores" in resource:
+            raise bad_request(
+                "The local server has no vector stores. List the files to search in "
+                f"'{param}.file_ids' instead, or attach them to a message for file_search.",
+                param=f"{param}.vector_stores",
+            )
+        check_keys(resource, frozenset({"file_ids", "vector_store_ids"}), prefix=f"{param}.")
+        _string_list(resource.get("vector_store_ids") or [], f"{param}.vector_store_ids", 1)
+        _string_list(resource.get("file_ids") or [], f"{param}.file_ids", 100)
+    return value
 
 
 def object_or_none(body: dict[str, Any], key: str) -> dict | None:
@@ -321,10 +406,12 @@ def truncation_strategy(body: dict[str, Any], key: str = "truncation_strategy") 
     return {"type": kind, "last_messages": last}
 
 
-def list_params(query: Any) -> tuple[int, str, str | None, str | None]:
+def list_params(
+    query: Any, *, default_limit: int = 20, max_limit: int = 100
+) -> tuple[int, str, str | None, str | None]:
     """``limit``, ``order``, ``after`` and ``before`` from a list request's query string."""
     raw_limit = query.get("limit")
-    limit = 20
+    limit = default_limit
     if raw_limit is not None:
         try:
             limit = int(raw_limit)
@@ -334,9 +421,10 @@ def list_params(query: Any) -> tuple[int, str, str | None, str | None]:
                 param="limit",
                 code="invalid_type",
             ) from None
-        if limit < 1 or limit > 100:
+        if limit < 1 or limit > max_limit:
             raise bad_request(
-                f"Invalid 'limit': expected a value between 1 and 100, but got {limit} instead.",
+                f"Invalid 'limit': expected a value between 1 and {max_limit}, but got {limit} "
+                "instead.",
                 param="limit",
                 code="invalid_value",
             )
@@ -348,3 +436,20 @@ def list_params(query: Any) -> tuple[int, str, str | None, str | None]:
             code="invalid_value",
         )
     return limit, order, query.get("after") or None, query.get("before") or None
+
+
+INCLUDE_VALUES = ("step_details.tool_calls[*].file_search.results[*].content",)
+
+
+def include_param(query: Any) -> bool:
+    """Whether ``include`` (``include[]``) asks for file search result content."""
+    values = [*query.getlist("include[]"), *query.getlist("include")]
+    for value in values:
+        if value not in INCLUDE_VALUES:
+            raise bad_request(
+                f"Invalid value for 'include': {value!r}. Supported values are: "
+                f"{', '.join(repr(v) for v in INCLUDE_VALUES)}.",
+                param="include",
+                code="invalid_value",
+            )
+    return bool(values)
