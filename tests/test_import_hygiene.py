@@ -24,6 +24,8 @@ HEADLESS = [
     "tui_assistant.events",
     "tui_assistant.errors",
     "tui_assistant.cli",
+    "tui_assistant.tools",
+    "tui_assistant.files",
 ]
 
 

@@ -245,11 +245,21 @@ async def test_attached_files_are_in_the_working_directory(openai_client):
     assert message.content[0].text.annotations == []  # an unchanged input is not an output
 
 
+async def test_the_demo_assistant_runs_pasted_code(openai_client):
+    client = openai_client
+    demo = (await client.beta.assistants.list()).data[0]
+    assert {tool.type for tool in demo.tools} == {"code_interpreter", "file_search"}
+    thread = await client.beta.threads.create()
+    events = await stream(client, thread.id, demo.id, python_block("print(6 * 7)\n"))
+    assert any(e.event == "thread.run.step.delta" for e in events)
+    assert "42" in str((await reply(client, thread.id)).content[0].text.value)
+
+
 async def test_code_is_not_run_without_the_tool(openai_client):
     client = openai_client
-    default_assistant = (await client.beta.assistants.list()).data[0].id
+    plain = (await client.beta.assistants.create(model="demo", name="No tools")).id
     thread = await client.beta.threads.create()
-    events = await stream(client, thread.id, default_assistant, python_block("print(1)\n"))
+    events = await stream(client, thread.id, plain, python_block("print(1)\n"))
     assert not any(e.event == "thread.run.step.delta" for e in events)
     text = (await reply(client, thread.id)).content[0].text.value
     assert "did not run it" in text

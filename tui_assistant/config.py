@@ -27,6 +27,11 @@ The file format (every key optional)::
     default_profile = "local"
     theme = "textual-dark"
     allowed_dir = "~/projects"
+    [tools]
+    modules = ["my_tools", "~/bin/assistant_tools.py"]   # the user's own functions
+    approval_required = ["delete_branch"]                # ask before each call
+    timeout = 30                                         # seconds per function call
+    entry_points = true                                  # load installed plugins
     [keymap]
     "thread.next" = "ctrl+down"
     [local]
@@ -86,6 +91,12 @@ KEY_COMMAND_TIMEOUT = 30.0
 
 DEFAULT_TOKEN_DELAY = 0.02
 """Default pacing of the offline demo model, in seconds per token."""
+
+DEFAULT_TOOL_TIMEOUT = 30.0
+"""Default time limit of one local function call, in seconds."""
+
+MAX_TOOL_TIMEOUT = 540.0
+"""Runs expire ten minutes after they start; a function must finish well before that."""
 
 LOCAL = "local"
 ENV_PROFILE = "env"
@@ -270,7 +281,15 @@ class Settings:
     demo_token_delay: float = DEFAULT_TOKEN_DELAY
     """Pacing of the offline demo model, in seconds per token."""
     allowed_dir: str | None = None
-    """The directory the read-file tool may read (not used yet)."""
+    """The directory the ``read_text_file`` built-in may read (it is offered only then)."""
+    tool_modules: tuple[str, ...] = ()
+    """Modules (names or ``.py`` paths) whose functions become local tools."""
+    approval_required: tuple[str, ...] = ()
+    """Function names the user must approve before each call."""
+    tool_timeout: float = DEFAULT_TOOL_TIMEOUT
+    """Seconds a local function may run before its call is answered with an error."""
+    tool_entry_points: bool = True
+    """Whether functions from installed ``tui_assistant.tools`` entry points are loaded."""
     source: Path | None = None
     """The file these settings were read from; ``None`` when no file exists."""
 
@@ -445,7 +464,46 @@ class _Reader:
             )
 
 
-_TOP_KEYS = ("default_profile", "theme", "allowed_dir", "keymap", "local", "profiles")
+_TOP_KEYS = ("default_profile", "theme", "allowed_dir", "keymap", "local", "profiles", "tools")
+_TOOLS_KEYS = ("modules", "approval_required", "timeout", "entry_points")
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _read_tools(reader: _Reader, value: object) -> dict[str, Any]:
+    """The ``[tools]`` table as ``Settings`` keyword arguments."""
+    table = reader.table(value, "[tools]")
+    reader.known_keys(table, _TOOLS_KEYS, "tools.")
+    kwargs: dict[str, Any] = {}
+
+    def string_list(key: str) -> tuple[str, ...]:
+        items = table[key]
+        if not isinstance(items, list):
+            reader.fail(f"tools.{key} must be an array of strings, not {_toml_type(items)}")
+        return tuple(reader.string(item, f"tools.{key}[{i}]") for i, item in enumerate(items))
+
+    if "modules" in table:
+        kwargs["tool_modules"] = string_list("modules")
+    if "approval_required" in table:
+        names = string_list("approval_required")
+        for name in names:
+            if not _FUNCTION_NAME.match(name):
+                reader.fail(f"tools.approval_required: {name!r} is not a function name")
+        kwargs["approval_required"] = names
+    if "timeout" in table:
+        seconds = reader.number(table["timeout"], "tools.timeout")
+        if not 0 < seconds <= MAX_TOOL_TIMEOUT:
+            reader.fail(
+                f"tools.timeout must be more than 0 and at most {MAX_TOOL_TIMEOUT:g} seconds "
+                "(runs expire after ten minutes)"
+            )
+        kwargs["tool_timeout"] = seconds
+    if "entry_points" in table:
+        if not isinstance(table["entry_points"], bool):
+            reader.fail(
+                f"tools.entry_points must be true or false, not {_toml_type(table['entry_points'])}"
+            )
+        kwargs["tool_entry_points"] = table["entry_points"]
+    return kwargs
 _LOCAL_KEYS = ("token_delay", "assistant_id")
 _PROFILE_KEYS = (
     "base_url",
@@ -550,6 +608,8 @@ def _settings_from_data(data: dict[str, Any], path: Path, readable_by_others: bo
     if "allowed_dir" in data:
         allowed = reader.string(data["allowed_dir"], "allowed_dir")
         kwargs["allowed_dir"] = str(Path(allowed).expanduser())
+    if "tools" in data:
+        kwargs.update(_read_tools(reader, data["tools"]))
     if "keymap" in data:
         keymap = reader.string_table(data["keymap"], "keymap")
         for binding_id, keys in keymap.items():
@@ -669,6 +729,9 @@ default_profile = "local"
 # A Textual theme, e.g. "textual-dark", "nord", "gruvbox".
 # theme = "textual-dark"
 
+# The directory the built-in read_text_file function may read (offered only when set).
+# allowed_dir = "~/projects"
+
 [keymap]
 # Rebind keys by binding id (see the app's key help), e.g.:
 # "thread.next" = "ctrl+down"
@@ -678,6 +741,13 @@ default_profile = "local"
 token_delay = 0.02
 # The assistant to open on the local server:
 # assistant_id = "asst_..."
+
+# Local functions the assistant may call (see the README, "Tools"):
+# [tools]
+# modules = ["my_tools", "~/bin/assistant_tools.py"]  # your own functions
+# approval_required = ["delete_branch"]               # ask before each call
+# timeout = 30                                        # seconds per call
+# entry_points = true                                 # installed plugins
 
 # One table per endpoint that serves the Assistants API:
 # [profiles.work]

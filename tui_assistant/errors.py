@@ -87,6 +87,19 @@ class RateLimitedError(EngineError):
 
     title = "Rate limited"
 
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Seconds the endpoint asked us to wait (``Retry-After``), when it said."""
+
+
+class ServerError(EngineError):
+    """The endpoint failed with a server error (HTTP 5xx); trying again later may work.
+
+    A request that got this answer may or may not have been carried out."""
+
+    title = "Endpoint error"
+
 
 class StreamInterrupted(EngineError):
     """A run's event stream broke off before the run paused or ended.
@@ -100,3 +113,9 @@ class StreamInterrupted(EngineError):
     def __init__(self, message: str, *, run_id: str = "") -> None:
         super().__init__(message)
         self.run_id = run_id
+
+
+class NotSupportedError(EngineError):
+    """The endpoint does not implement an optional part of the API (run steps, files)."""
+
+    title = "Not supported"

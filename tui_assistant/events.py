@@ -90,6 +90,8 @@ class MessageCompleted:
     text: str
     annotations: tuple[Annotation, ...] = ()
     status: str = "completed"
+    images: tuple[str, ...] = ()
+    """File ids of the message's ``image_file`` content blocks, in order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,17 @@ class ToolCallDelta:
     kind: ToolKind
     input: str = ""
     output: str = ""
+    images: tuple[str, ...] = ()
+    """File ids of images that appeared in this piece of output."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileSearchResult:
+    """One file a ``file_search`` call found, with its relevance score (0-1)."""
+
+    file_id: str
+    file_name: str = ""
+    score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +136,10 @@ class ToolCallCompleted:
     output: str = ""
     images: tuple[str, ...] = ()
     """File ids of images the call produced."""
+    results: tuple[FileSearchResult, ...] = ()
+    """What a ``file_search`` call found (when the endpoint reports it)."""
+    status: str = "completed"
+    """The status of the call's step: ``completed``, ``failed``, ``cancelled``, ``expired``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ Contract of ``Session.send(thread_id, assistant_id, text)`` (an async generator)
 * On ``ActionRequired`` it awaits ``on_action(event)`` and submits the outputs for *all*
   calls in one request. A call the handler gave no output for gets an error output, so the
   run never waits for an output that will not come. Without a handler, every call is
-  answered with ``{"error": "No local function named NAME is available."}``.
+  answered with ``{"error": "No local function named NAME is available."}``. A handler
+  that finds the run has stopped waiting (expired, cancelled) raises
+  ``RunNoLongerWaiting``: nothing is submitted and the turn follows the run to its end.
 * One run per thread: ``send`` (or ``attach``) for a thread whose turn is still going
   raises ``ActiveRunError`` before any request is made.
 * Cancellation: ``await session.cancel()`` (the Escape key) asks the server to cancel the
@@ -29,6 +31,21 @@ Contract of ``Session.send(thread_id, assistant_id, text)`` (an async generator)
   ``MessageStarted`` first if it had not started), then the run's ``ActionRequired``,
   ``RunCompleted`` or ``RunFailed``. The reply therefore appears exactly once and no
   second run is created. Tool-call details that happened during the gap are not replayed.
+  An ``error`` event is treated the same way: it ends the stream, not necessarily the
+  run, so the session retrieves the run and follows it to its real end (the error event
+  itself is yielded only when the run cannot be retrieved).
+* Run creation is never retried. When it fails in a way that leaves it unknown whether
+  the run was created (HTTP 5xx, a lost connection, a stream cut before the run was
+  named), the session looks for it with ``runs.list(limit=1)``: a run newer than the
+  request whose thread now ends with this message is followed (as above, starting with
+  a ``RunStarted``); otherwise the error propagates and nothing was sent. ``rerun``
+  starts a run without a new message (to retry a failed, expired or incomplete run).
+* Submitting tool outputs is retried only when the run is seen still waiting for the
+  same calls (after a 429, a 5xx or a lost connection, for up to ``unreachable_grace``
+  seconds, honouring ``Retry-After``); when the run has moved on, the submission got
+  through and the session follows the run instead.
+* ``on_recovery(thread_id, text)``, when given, is told in a sentence each time the
+  session recovers from one of these faults (for an activity log).
 * Errors are ``errors.EngineError`` subclasses from the engine (or whatever ``on_action``
   raised); nothing from the SDK or the transport.
 """
@@ -46,9 +63,13 @@ from dataclasses import dataclass, field
 from tui_assistant.engines.base import Engine, RunInfo
 from tui_assistant.errors import (
     ActiveRunError,
+    AuthError,
     EndpointUnreachable,
     EngineError,
+    NotFoundError,
+    NotServedError,
     RateLimitedError,
+    ServerError,
     StreamInterrupted,
 )
 from tui_assistant.events import (
@@ -64,17 +85,33 @@ from tui_assistant.events import (
     ToolOutput,
 )
 
-__all__ = ["ActionHandler", "ActiveRun", "Session", "no_local_functions"]
+__all__ = ["ActionHandler", "ActiveRun", "RunNoLongerWaiting", "Session", "no_local_functions"]
 
 logger = logging.getLogger(__name__)
 
 ActionHandler = Callable[[ActionRequired], Awaitable[Sequence[ToolOutput]]]
 """Produces the outputs for a paused run's function calls (one per call)."""
 
+RecoveryNote = Callable[[str, str], None]
+"""``(thread_id, sentence)``: told when the session recovers from a fault."""
+
+_TRANSIENT = (EndpointUnreachable, RateLimitedError, ServerError)
+"""Errors after which the same read may well work a moment later."""
+_DEFINITE = (ActiveRunError, AuthError, NotFoundError, NotServedError, RateLimitedError)
+"""Errors of a run-creating request after which no run exists."""
+
 _ACTIVE_STATUSES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 _COMPLETED_STATUSES = frozenset({"completed", "cancelled", "incomplete"})
 _CLOCK_SLACK = 120.0
 """Seconds of clock difference tolerated when looking for a run we may just have created."""
+_LOOKUP_TIMEOUT = 30.0
+"""Seconds a look-up made to recover from a failed request may take."""
+
+
+class RunNoLongerWaiting(Exception):
+    """Raised by an action handler when the paused run stopped waiting for outputs
+    (it expired, or was cancelled or failed meanwhile). The session then submits nothing
+    and follows the run to its end instead."""
 
 
 def _error_output(message: str) -> str:
@@ -112,6 +149,10 @@ class _Turn:
     finished: bool = False
     cancel_requested: bool = False
     cancel_sent: bool = False
+    not_waiting: bool = False
+    recovered: bool = False
+    """The run was found after its creation request failed: announce it on reattach."""
+    started: bool = False
     started_messages: set[str] = field(default_factory=set)
     completed_messages: set[str] = field(default_factory=set)
 
@@ -121,6 +162,7 @@ class _Turn:
                 self.run_id = run_id or self.run_id
                 self.run_created_at = created_at
                 self.status = "queued"
+                self.started = True
             case RunStatusChanged(run_id=run_id, status=status):
                 self.run_id = self.run_id or run_id
                 self.status = status
@@ -149,15 +191,21 @@ class Session:
         poll_interval: float = 0.5,
         max_poll_interval: float = 2.0,
         unreachable_grace: float = 30.0,
+        on_recovery: RecoveryNote | None = None,
+        seen_runs: set[str] | None = None,
     ) -> None:
         self.engine = engine
         self.on_action: ActionHandler = on_action or no_local_functions
+        self.on_recovery = on_recovery
         self.cancel_timeout = cancel_timeout
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.unreachable_grace = unreachable_grace
         """How long reattaching tolerates an unreachable endpoint before giving up."""
         self._turns: dict[str, _Turn] = {}
+        self._seen_runs: set[str] = seen_runs if seen_runs is not None else set()
+        """Runs this client has followed already (never adopted as "just created");
+        pass one set to several sessions to share it."""
 
     # -- state -----------------------------------------------------------------------
 
@@ -188,19 +236,39 @@ class Session:
         text: str,
         *,
         additional_instructions: str | None = None,
+        attachments: Sequence[dict] = (),
     ) -> AsyncIterator[RunEvent]:
-        """Add the user's message, run the assistant, and yield the turn's events."""
+        """Add the user's message, run the assistant, and yield the turn's events.
+
+        ``attachments`` (uploaded files for code_interpreter or file_search) go with the
+        message; the engine is only told about them when there are some."""
         turn = self._begin(thread_id)
         try:
             turn.request_sent = True
             first = self.engine.run(
-                thread_id, assistant_id, text, additional_instructions=additional_instructions
+                thread_id,
+                assistant_id,
+                text,
+                additional_instructions=additional_instructions,
+                **({"attachments": list(attachments)} if attachments else {}),
             )
+            first = self._created(turn, first, text)
             async with aclosing(self._drive(turn, first)) as events:
                 async for event in events:
                     yield event
         finally:
             self._end(turn)
+
+    async def rerun(
+        self, thread_id: str, assistant_id: str, *, additional_instructions: str | None = None
+    ) -> AsyncIterator[RunEvent]:
+        """Run the assistant again on the thread as it is, adding no message (the retry of
+        a failed, expired or incomplete run). Otherwise exactly like ``send``."""
+        async with aclosing(
+            self.send(thread_id, assistant_id, "", additional_instructions=additional_instructions)
+        ) as events:
+            async for event in events:
+                yield event
 
     async def attach(self, thread_id: str, run_id: str) -> AsyncIterator[RunEvent]:
         """Follow a run that is already going (after ``ActiveRunError``, or a restart).
@@ -256,8 +324,125 @@ class Session:
         return turn
 
     def _end(self, turn: _Turn) -> None:
+        if turn.run_id:
+            self._seen_runs.add(turn.run_id)
         if self._turns.get(turn.thread_id) is turn:
             del self._turns[turn.thread_id]
+
+    def _note(self, turn: _Turn, text: str) -> None:
+        if self.on_recovery is not None:
+            try:
+                self.on_recovery(turn.thread_id, text)
+            except Exception:  # a log line must never break a turn
+                logger.debug("on_recovery failed", exc_info=True)
+
+    # -- recovering from faults ------------------------------------------------------
+
+    async def _created(
+        self, turn: _Turn, stream: AsyncIterator[RunEvent], text: str
+    ) -> AsyncIterator[RunEvent]:
+        """The turn's first stream. If its request fails without saying whether the run
+        was created, look for the run; when found, raise ``StreamInterrupted`` naming it so
+        that ``_drive`` follows it (no second run is ever created)."""
+        try:
+            async with aclosing(stream) as events:
+                async for event in events:
+                    yield event
+        except _DEFINITE:
+            raise
+        except EngineError as exc:
+            if turn.run_id or (isinstance(exc, StreamInterrupted) and exc.run_id):
+                raise
+            found = await self._find_created_run(turn, text)
+            if found is None:
+                raise
+            turn.recovered = True
+            self._note(
+                turn,
+                f"{exc.message} Run {found.id} was created all the same; following it.",
+            )
+            raise StreamInterrupted(exc.message, run_id=found.id) from exc
+
+    async def _find_created_run(self, turn: _Turn, text: str) -> RunInfo | None:
+        """The run the turn's failed creation request made, if it made one: the thread's
+        newest run, newer than the request, with this message as the thread's newest."""
+        try:
+            async with asyncio.timeout(_LOOKUP_TIMEOUT):
+                latest = await self.engine.latest_run(turn.thread_id)
+                if latest is None or latest.id in self._seen_runs:
+                    return None
+                if latest.created_at < turn.requested_at - _CLOCK_SLACK:
+                    return None
+                if text.strip():
+                    page = await self.engine.list_messages(turn.thread_id, limit=5)
+                    users = [m for m in page.messages if m.role == "user"]
+                    if not users or users[-1].text.strip() != text.strip():
+                        return None
+                    if users[-1].created_at < turn.requested_at - _CLOCK_SLACK:
+                        return None
+        except (EngineError, TimeoutError):
+            logger.debug("could not look for the run of %s", turn.thread_id, exc_info=True)
+            return None
+        return latest
+
+    async def _submitted(
+        self, turn: _Turn, pause: ActionRequired, outputs: Sequence[ToolOutput]
+    ) -> AsyncIterator[RunEvent]:
+        """The stream after submitting ``outputs``. A submission that fails is retried
+        while the run is seen still waiting for the same calls; if the run has moved on,
+        the submission got through: ``StreamInterrupted`` makes ``_drive`` follow it."""
+        loop = asyncio.get_running_loop()
+        since = loop.time()
+        delay = self.poll_interval
+        while True:
+            got_events = False
+            try:
+                async with aclosing(
+                    self.engine.submit_tool_outputs(turn.thread_id, pause.run_id, outputs)
+                ) as events:
+                    async for event in events:
+                        got_events = True
+                        yield event
+                return
+            except StreamInterrupted:
+                raise
+            except EngineError as exc:
+                if got_events:
+                    raise
+                waiting = await self._still_waiting(turn, pause)
+                if waiting is None:
+                    raise
+                if not waiting:
+                    self._note(
+                        turn,
+                        f"Submitting the tool outputs failed ({exc.message}), but run "
+                        f"{pause.run_id} has moved on; following it.",
+                    )
+                    raise StreamInterrupted(exc.message, run_id=pause.run_id) from exc
+                if not isinstance(exc, _TRANSIENT) or loop.time() - since > self.unreachable_grace:
+                    raise
+                wait = delay
+                if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+                    wait = exc.retry_after
+                wait = min(max(wait, 0.0), self.unreachable_grace)
+                self._note(
+                    turn,
+                    f"Submitting the tool outputs failed ({exc.message}); run "
+                    f"{pause.run_id} still waits for them: sending them again in {wait:.1f} s.",
+                )
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, self.max_poll_interval)
+
+    async def _still_waiting(self, turn: _Turn, pause: ActionRequired) -> bool | None:
+        """Whether the paused run still waits for the same calls (None: cannot tell)."""
+        try:
+            async with asyncio.timeout(_LOOKUP_TIMEOUT):
+                info = await self.engine.retrieve_run(turn.thread_id, pause.run_id)
+        except (EngineError, TimeoutError):
+            return None
+        if info.status != "requires_action":
+            return False
+        return {c.call_id for c in info.calls} == {c.call_id for c in pause.calls}
 
     # -- the loop --------------------------------------------------------------------
 
@@ -268,10 +453,14 @@ class Session:
         try:
             while True:
                 pause: ActionRequired | None = None
+                errored: RunFailed | None = None
                 if stream is not None:
                     try:
                         async with aclosing(stream) as events:
                             async for event in events:
+                                if _is_error_event(event) and (turn.run_id or event.run_id):
+                                    errored = event  # the stream failed; the run may not have
+                                    break
                                 turn.note(event)
                                 yield event
                                 if isinstance(event, ActionRequired):
@@ -282,15 +471,31 @@ class Session:
                         turn.run_id = turn.run_id or exc.run_id
                         if not turn.run_id:
                             raise
+                        if not turn.recovered or turn.started:
+                            self._note(turn, f"{exc.message} Following run {turn.run_id}.")
+                        stream = None
+                    if errored is not None:
+                        turn.run_id = turn.run_id or errored.run_id
+                        self._note(
+                            turn,
+                            f"The stream of run {turn.run_id} reported an error "
+                            f"({errored.message}); checking the run itself.",
+                        )
                         stream = None
                 if stream is None:
-                    settle = turn.cancel_requested and turn.cancel_sent
-                    async with aclosing(self._reattach(turn, until_ended=settle)) as events:
-                        async for event in events:
-                            turn.note(event)
-                            yield event
-                            if isinstance(event, ActionRequired):
-                                pause = event
+                    settle = (turn.cancel_requested and turn.cancel_sent) or turn.not_waiting
+                    try:
+                        async with aclosing(self._reattach(turn, until_ended=settle)) as events:
+                            async for event in events:
+                                turn.note(event)
+                                yield event
+                                if isinstance(event, ActionRequired):
+                                    pause = event
+                    except EngineError:
+                        if errored is None:
+                            raise
+                        turn.note(errored)  # the run cannot be retrieved: report the error
+                        yield errored
                 if turn.finished:
                     if turn.status == "error":
                         # An error event may leave the run going and the thread locked.
@@ -298,7 +503,12 @@ class Session:
                     return
                 if pause is None:  # an engine broke its contract; do not spin
                     raise EngineError("The run's stream ended without a final event.")
-                outputs = None if turn.cancel_requested else await self._outputs(pause)
+                try:
+                    outputs = None if turn.cancel_requested else await self._outputs(pause)
+                except RunNoLongerWaiting:
+                    turn.not_waiting = True  # follow the run to its end; submit nothing
+                    stream = None
+                    continue
                 if turn.cancel_requested:
                     # Being cancelled: let the server settle instead of submitting outputs.
                     await self._deferred_cancel(turn)
@@ -307,7 +517,7 @@ class Session:
                         continue
                 if outputs is None:  # the cancel request failed: carry on
                     outputs = await self._outputs(pause)
-                stream = self.engine.submit_tool_outputs(turn.thread_id, pause.run_id, outputs)
+                stream = self._submitted(turn, pause, outputs)
         except (StreamInterrupted, EndpointUnreachable):
             raise  # the server cannot be reached: a cancel request could not get there either
         except ActiveRunError:
@@ -343,13 +553,22 @@ class Session:
         while True:
             try:
                 info = await self.engine.retrieve_run(turn.thread_id, turn.run_id)
-            except (EndpointUnreachable, RateLimitedError):
+            except _TRANSIENT:
                 now = loop.time()
                 failing_since = failing_since if failing_since is not None else now
                 if now - failing_since > self.unreachable_grace:
                     raise
             else:
                 failing_since = None
+                if turn.recovered and not turn.started:
+                    turn.started = True
+                    yield RunStarted(
+                        run_id=info.id,
+                        thread_id=info.thread_id or turn.thread_id,
+                        assistant_id=info.assistant_id,
+                        created_at=info.created_at,
+                        expires_at=info.expires_at,
+                    )
                 if info.status in TERMINAL_STATUSES:
                     break
                 if info.status == "requires_action":
@@ -413,6 +632,11 @@ class Session:
                 await self.engine.cancel_run(turn.thread_id, run_id)
         except Exception:  # best effort: the turn is ending for another reason already
             logger.debug("could not cancel run %s", turn.run_id or "?", exc_info=True)
+
+
+def _is_error_event(event: RunEvent) -> bool:
+    """An ``error`` event of the stream (the engine's ``RunFailed(status="error")``)."""
+    return isinstance(event, RunFailed) and event.status == "error"
 
 
 def _final_event(info: RunInfo, thread_id: str) -> RunEvent:

@@ -35,6 +35,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,7 +43,17 @@ import httpx2
 import openai
 
 from tui_assistant import events as ev
-from tui_assistant.engines.base import AssistantInfo, MessagePage, RunInfo, ThreadMessage
+from tui_assistant.engines.base import (
+    AssistantInfo,
+    AssistantSettings,
+    FileInfo,
+    MessagePage,
+    RunInfo,
+    RunStepInfo,
+    ThreadInfo,
+    ThreadMessage,
+    ToolCallInfo,
+)
 from tui_assistant.errors import (
     ActiveRunError,
     AuthError,
@@ -50,7 +61,9 @@ from tui_assistant.errors import (
     EngineError,
     NotFoundError,
     NotServedError,
+    NotSupportedError,
     RateLimitedError,
+    ServerError,
     StreamInterrupted,
 )
 
@@ -184,6 +197,17 @@ def message_text(content: Any) -> tuple[str, tuple[ev.Annotation, ...]]:
     return "\n\n".join(parts), tuple(annotations)
 
 
+def message_images(content: Any) -> tuple[str, ...]:
+    """The file ids of a message's ``image_file`` content blocks, in order."""
+    found = []
+    for block in content or ():
+        if _get(block, "type") == "image_file":
+            file_id = _str(_get(_get(block, "image_file"), "file_id", ""))
+            if file_id:
+                found.append(file_id)
+    return tuple(found)
+
+
 def _function_calls(run: Any) -> tuple[ev.FunctionCall, ...]:
     required = _get(run, "required_action")
     calls = _get(_get(required, "submit_tool_outputs"), "tool_calls", ()) or ()
@@ -212,6 +236,62 @@ def _run_info(run: Any) -> RunInfo:
         incomplete_reason=_str(_get(_get(run, "incomplete_details"), "reason", "")),
         calls=_function_calls(run),
     )
+
+
+def _step_info(step: Any) -> RunStepInfo:
+    details = _get(step, "step_details")
+    calls = []
+    for tool_call in _step_tool_calls(details):
+        kind = _get(tool_call, "type")
+        if kind not in _TOOL_KINDS:
+            continue
+        call_in, call_out, images = _final_call_output(kind, tool_call)
+        calls.append(
+            ToolCallInfo(
+                call_id=_str(_get(tool_call, "id", "")),
+                kind=kind,
+                name=_str(_get(_get(tool_call, "function"), "name", ""))
+                if kind == "function"
+                else "",
+                input=call_in,
+                output=call_out,
+                images=tuple(images),
+                results=_search_results(tool_call) if kind == "file_search" else (),
+            )
+        )
+    ended = None
+    for key in ("completed_at", "failed_at", "cancelled_at", "expired_at"):
+        if _get(step, key) is not None:
+            ended = _float(_get(step, key))
+            break
+    return RunStepInfo(
+        id=_str(_get(step, "id", "")),
+        run_id=_str(_get(step, "run_id", "")),
+        type=_str(_get(step, "type", "")) or _str(_get(details, "type", "")),
+        status=_str(_get(step, "status", "")),
+        created_at=_float(_get(step, "created_at")),
+        ended_at=ended,
+        message_id=_str(_get(_get(details, "message_creation"), "message_id", "")),
+        tool_calls=tuple(calls),
+        error_message=_str(_get(_get(step, "last_error"), "message", "")),
+    )
+
+
+def _file_info(obj: Any) -> FileInfo:
+    return FileInfo(
+        id=_str(_get(obj, "id", "")),
+        filename=_str(_get(obj, "filename", "")),
+        bytes=int(_get(obj, "bytes", 0) or 0),
+        purpose=_str(_get(obj, "purpose", "")),
+        created_at=_float(_get(obj, "created_at")),
+    )
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    partial.write_bytes(data)
+    partial.replace(target)
 
 
 def _assistant_info(obj: Any) -> AssistantInfo:
@@ -244,6 +324,19 @@ def _server_message(exc: openai.APIError) -> str:
     return exc.message
 
 
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    """The wait a 429 asked for (``retry-after-ms`` or ``Retry-After`` seconds), if any."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            value = float(headers.get(name, ""))
+        except (TypeError, ValueError):
+            continue
+        if value >= 0:
+            return value * scale
+    return None
+
+
 def _connection_reason(exc: BaseException) -> str:
     if isinstance(exc, openai.APITimeoutError):
         return "timed out"
@@ -272,6 +365,7 @@ class _Call:
     input: str = ""
     output: str = ""
     images: list[str] = field(default_factory=list)
+    results: tuple[ev.FileSearchResult, ...] = ()
 
 
 @dataclass(slots=True)
@@ -322,6 +416,21 @@ def _final_call_output(kind: str, tool_call: Any) -> tuple[str, str, list[str]]:
     return "", "\n".join(lines), []
 
 
+def _search_results(tool_call: Any) -> tuple[ev.FileSearchResult, ...]:
+    """The files (with scores) a ``file_search`` call reported."""
+    found = []
+    for result in _get(_get(tool_call, "file_search"), "results", ()) or ():
+        score = _get(result, "score")
+        found.append(
+            ev.FileSearchResult(
+                file_id=_str(_get(result, "file_id", "")),
+                file_name=_str(_get(result, "file_name", "")),
+                score=float(score) if isinstance(score, int | float) else None,
+            )
+        )
+    return tuple(found)
+
+
 class _StreamMapper:
     """Turns the SDK events of one stream into ``events`` objects."""
 
@@ -355,6 +464,7 @@ class _StreamMapper:
         if call is None or call_id in self.state.completed_calls:
             return
         piece_in = piece_out = ""
+        new_images: list[str] = []
         if call.kind == "function":
             fn = _get(tool_call, "function")
             if not call.name:
@@ -371,11 +481,16 @@ class _StreamMapper:
                     file_id = _str(_get(_get(out, "image"), "file_id", ""))
                     if file_id and file_id not in call.images:
                         call.images.append(file_id)
-        if piece_in or piece_out:
+                        new_images.append(file_id)
+        if piece_in or piece_out or new_images:
             call.input += piece_in
             call.output += piece_out
             yield ev.ToolCallDelta(
-                call_id=call.call_id, kind=call.kind, input=piece_in, output=piece_out
+                call_id=call.call_id,
+                kind=call.kind,
+                input=piece_in,
+                output=piece_out,
+                images=tuple(new_images),
             )
 
     def _step_end(self, step: Any, status: str) -> Iterator[ev.RunEvent]:
@@ -393,6 +508,8 @@ class _StreamMapper:
                 call.input = final_in or call.input
                 call.output = final_out or call.output
                 call.images = images or call.images
+                if call.kind == "file_search":
+                    call.results = _search_results(tool_call) or call.results
                 if call.kind == "function" and not call.name:
                     call.name = _str(_get(_get(tool_call, "function"), "name", ""))
         # A server that omits the final details still finishes the calls it streamed.
@@ -414,6 +531,8 @@ class _StreamMapper:
                 input=call.input,
                 output=output,
                 images=tuple(call.images),
+                results=call.results,
+                status=status,
             )
 
     def _message_completed(self, message: Any, default_status: str) -> Iterator[ev.RunEvent]:
@@ -434,6 +553,7 @@ class _StreamMapper:
             text=text,
             annotations=annotations,
             status=_str(_get(message, "status", "")) or default_status,
+            images=message_images(_get(message, "content", ())),
         )
 
     # -- dispatch --------------------------------------------------------------------
@@ -653,8 +773,11 @@ class AssistantsEngine:
             if isinstance(exc, openai.RateLimitError):
                 return RateLimitedError(
                     f"The endpoint is rate limiting requests (HTTP 429): {detail} "
-                    "Wait a moment and try again."
+                    "Wait a moment and try again.",
+                    retry_after=_retry_after(exc),
                 )
+            if status >= 500:
+                return ServerError(f"The endpoint answered HTTP {status}: {detail}")
             return EngineError(f"The endpoint answered HTTP {status}: {detail}")
         if isinstance(exc, openai.APIError):
             detail = self._scrub(_server_message(exc))
@@ -749,7 +872,8 @@ class AssistantsEngine:
             )
         messages = []
         for message in reversed(list(_get(page, "data", ()) or ())):
-            text, _ = message_text(_get(message, "content", ()))
+            content = _get(message, "content", ())
+            text, annotations = message_text(content)
             messages.append(
                 ThreadMessage(
                     id=_str(_get(message, "id", "")),
@@ -758,6 +882,8 @@ class AssistantsEngine:
                     created_at=_float(_get(message, "created_at")),
                     run_id=_get(message, "run_id") or None,
                     status=_str(_get(message, "status", "")) or "completed",
+                    annotations=annotations,
+                    images=message_images(content),
                 )
             )
         return MessagePage(messages=messages, has_more=bool(_get(page, "has_more", False)))
@@ -834,16 +960,21 @@ class AssistantsEngine:
         text: str,
         *,
         additional_instructions: str | None = None,
+        attachments: Sequence[dict] = (),
     ) -> AsyncIterator[ev.RunEvent]:
         await self._ready()
         extra: dict[str, Any] = {}
         if additional_instructions:
             extra["additional_instructions"] = additional_instructions
+        message: dict[str, Any] = {"role": "user", "content": text}
+        if attachments:
+            message["attachments"] = [dict(a) for a in attachments]
+        if text or attachments:  # no text: run the assistant on the thread as it is
+            extra["additional_messages"] = [message]
         with self._errors(f"Thread {thread_id}"):
             stream = await self._once.beta.threads.runs.create(
                 thread_id,
                 assistant_id=assistant_id,
-                additional_messages=[{"role": "user", "content": text}],
                 stream=True,
                 **extra,
             )
@@ -896,3 +1027,149 @@ class AssistantsEngine:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+    # -- tools and files (issue 4) ---------------------------------------------------
+
+    def _unsupported(self, exc: EngineError, what: str) -> EngineError:
+        """``NotSupportedError`` for the statuses that mean "not implemented here"."""
+        status = getattr(exc.__cause__, "status_code", None)
+        if status in (404, 405, 501):
+            return NotSupportedError(f"{self.label} does not support {what} (HTTP {status}).")
+        return exc
+
+    async def list_runs(self, thread_id: str, *, limit: int = 20) -> list[RunInfo]:
+        await self._ready()
+        try:
+            with self._errors(f"Thread {thread_id}"):
+                page = await self._client.beta.threads.runs.list(
+                    thread_id, limit=max(1, min(limit, 100)), order="desc"
+                )
+        except EngineError as exc:
+            raise self._unsupported(exc, "listing runs") from exc.__cause__
+        return [_run_info(run) for run in reversed(list(_get(page, "data", ()) or ()))]
+
+    async def list_run_steps(self, thread_id: str, run_id: str) -> list[RunStepInfo]:
+        await self._ready()
+        steps: list[RunStepInfo] = []
+        try:
+            with self._errors(f"Run {run_id}"):
+                async for step in self._client.beta.threads.runs.steps.list(
+                    run_id, thread_id=thread_id, order="asc", limit=100
+                ):
+                    steps.append(_step_info(step))
+                    if len(steps) >= 1000:
+                        break
+        except EngineError as exc:
+            raise self._unsupported(exc, "run steps") from exc.__cause__
+        return steps
+
+    async def upload_file(self, path: str, *, purpose: str = "assistants") -> FileInfo:
+        await self._ready()
+        source = Path(path).expanduser()
+        try:
+            data = await asyncio.to_thread(source.read_bytes)
+        except OSError as exc:
+            raise EngineError(
+                f"Could not read {source}: {exc.strerror or exc}.", title="File not uploaded"
+            ) from exc
+        try:
+            with self._errors(collection="/files"):
+                created = await self._once.files.create(
+                    file=(source.name, data), purpose=purpose  # type: ignore[arg-type]
+                )
+        except NotServedError as exc:
+            raise NotSupportedError(
+                f"{self.label} does not accept file uploads (no Files API)."
+            ) from exc.__cause__
+        except EngineError as exc:
+            raise self._unsupported(exc, "file uploads") from exc.__cause__
+        return _file_info(created)
+
+    async def retrieve_file(self, file_id: str) -> FileInfo:
+        await self._ready()
+        with self._errors(f"File {file_id}"):
+            return _file_info(await self._client.files.retrieve(file_id))
+
+    async def download_file(self, file_id: str, dest: str) -> str:
+        await self._ready()
+        with self._errors(f"File {file_id}"):
+            response = await self._client.files.content(file_id)
+            data = response.content
+        target = Path(dest).expanduser()
+        try:
+            await asyncio.to_thread(_write_atomically, target, data)
+        except OSError as exc:
+            raise EngineError(
+                f"Could not write {target}: {exc.strerror or exc}.", title="Download failed"
+            ) from exc
+        return str(target)
+
+    # -- threads and assistants (issue 5) --------------------------------------------
+
+    async def retrieve_thread(self, thread_id: str) -> ThreadInfo:
+        await self._ready()
+        with self._errors(f"Thread {thread_id}"):
+            thread = await self._client.beta.threads.retrieve(thread_id)
+        metadata = _get(thread, "metadata", None) or {}
+        return ThreadInfo(
+            id=_str(_get(thread, "id", "")) or thread_id,
+            created_at=_float(_get(thread, "created_at")),
+            metadata={str(k): str(v) for k, v in dict(metadata).items()},
+        )
+
+    async def delete_thread(self, thread_id: str) -> None:
+        await self._ready()
+        with self._errors(f"Thread {thread_id}"):
+            await self._once.beta.threads.delete(thread_id)
+
+    async def assistant_settings(self, assistant_id: str) -> AssistantSettings:
+        await self._ready()
+        with self._errors(f"Assistant {assistant_id}"):
+            found = await self._client.beta.assistants.retrieve(assistant_id)
+        temperature = _get(found, "temperature")
+        return AssistantSettings(
+            id=_str(_get(found, "id", "")),
+            name=_str(_get(found, "name", "")),
+            model=_str(_get(found, "model", "")),
+            instructions=_str(_get(found, "instructions", "")),
+            tools=tuple(_tool_definition(t) for t in _get(found, "tools", ()) or ()),
+            temperature=float(temperature) if isinstance(temperature, int | float) else None,
+        )
+
+    async def update_assistant(
+        self,
+        assistant_id: str,
+        *,
+        name: str,
+        model: str,
+        instructions: str = "",
+        tools: Sequence[dict] = (),
+        temperature: float | None = None,
+    ) -> AssistantInfo:
+        await self._ready()
+        extra: dict[str, Any] = {} if temperature is None else {"temperature": temperature}
+        with self._errors(f"Assistant {assistant_id}"):
+            updated = await self._once.beta.assistants.update(
+                assistant_id,
+                name=name,
+                model=model,
+                instructions=instructions,
+                tools=[dict(t) for t in tools],
+                **extra,
+            )
+        return _assistant_info(updated)
+
+    async def delete_assistant(self, assistant_id: str) -> None:
+        await self._ready()
+        with self._errors(f"Assistant {assistant_id}"):
+            await self._once.beta.assistants.delete(assistant_id)
+
+
+def _tool_definition(tool: Any) -> dict:
+    """A tool of an assistant as the plain dict the API accepts back."""
+    if isinstance(tool, dict):
+        return dict(tool)
+    dump = getattr(tool, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json", exclude_none=True)
+    return {"type": _str(_get(tool, "type", ""))}

@@ -13,7 +13,15 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from tui_assistant.events import FunctionCall, RunEvent, ToolOutput, Usage
+from tui_assistant.events import (
+    Annotation,
+    FileSearchResult,
+    FunctionCall,
+    RunEvent,
+    ToolKind,
+    ToolOutput,
+    Usage,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +51,10 @@ class ThreadMessage:
     created_at: float
     run_id: str | None = None
     status: str = "completed"
+    annotations: tuple[Annotation, ...] = ()
+    """Citations and generated-file references in ``text``."""
+    images: tuple[str, ...] = ()
+    """File ids of the message's ``image_file`` content."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +87,72 @@ class RunInfo:
     incomplete_reason: str = ""
     calls: tuple[FunctionCall, ...] = ()
     """The function calls a ``requires_action`` run waits for."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallInfo:
+    """A tool call as a run step records it (for history, after the fact)."""
+
+    call_id: str
+    kind: ToolKind
+    name: str = ""
+    input: str = ""
+    """Code for ``code_interpreter``, the JSON arguments for ``function``."""
+    output: str = ""
+    """Logs for ``code_interpreter``, the submitted output for ``function``."""
+    images: tuple[str, ...] = ()
+    results: tuple[FileSearchResult, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunStepInfo:
+    """One step of a run: tool calls, or the creation of a message."""
+
+    id: str
+    run_id: str
+    type: str
+    """``tool_calls`` or ``message_creation``."""
+    status: str
+    created_at: float = 0.0
+    ended_at: float | None = None
+    """When the step completed, failed, was cancelled or expired."""
+    message_id: str = ""
+    """The message a ``message_creation`` step wrote."""
+    tool_calls: tuple[ToolCallInfo, ...] = ()
+    error_message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """A file stored on the endpoint."""
+
+    id: str
+    filename: str = ""
+    bytes: int = 0
+    purpose: str = ""
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadInfo:
+    """A thread as the endpoint describes it."""
+
+    id: str
+    created_at: float = 0.0
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantSettings:
+    """Everything an assistant editor shows and sends back (issue 5)."""
+
+    id: str
+    name: str
+    model: str
+    instructions: str = ""
+    tools: tuple[dict, ...] = ()
+    """Tool definitions as the API takes them (``{"type": "function", "function": {...}}``)."""
+    temperature: float | None = None
 
 
 @runtime_checkable
@@ -120,10 +198,16 @@ class Engine(Protocol):
         text: str,
         *,
         additional_instructions: str | None = None,
+        attachments: Sequence[dict] = (),
     ) -> AsyncIterator[RunEvent]:
         """Add the user's message and start a run in one request, streaming its events.
 
-        Raises ``ActiveRunError`` when the thread already has an active run.
+        ``attachments`` go with the message: ``{"file_id": ..., "tools": [{"type": ...}]}``.
+        With no ``text`` and no attachments no message is added: the run answers the
+        thread as it is (retrying a run that failed). Run creation is never retried.
+        Raises ``ActiveRunError`` when the thread already has an active run, and
+        ``ServerError`` (HTTP 5xx) or ``EndpointUnreachable`` when it is unknown whether
+        the run was created.
         """
         ...
 
@@ -145,4 +229,61 @@ class Engine(Protocol):
 
     async def aclose(self) -> None:
         """Release the HTTP client."""
+        ...
+
+    # -- tools and files (issue 4) ---------------------------------------------------
+
+    async def list_runs(self, thread_id: str, *, limit: int = 20) -> list[RunInfo]:
+        """The thread's newest ``limit`` runs, oldest first.
+
+        Raises ``NotSupportedError`` when the endpoint does not list runs."""
+        ...
+
+    async def list_run_steps(self, thread_id: str, run_id: str) -> list[RunStepInfo]:
+        """A run's steps, oldest first.
+
+        Raises ``NotSupportedError`` when the endpoint does not serve run steps."""
+        ...
+
+    async def upload_file(self, path: str, *, purpose: str = "assistants") -> FileInfo:
+        """Upload a local file (``files.create``)."""
+        ...
+
+    async def retrieve_file(self, file_id: str) -> FileInfo:
+        """A file's metadata (its name, size)."""
+        ...
+
+    async def download_file(self, file_id: str, dest: str) -> str:
+        """Write a file's content (``files.content``) to the path ``dest``; return it."""
+        ...
+
+    # -- threads and assistants (issue 5) --------------------------------------------
+
+    async def retrieve_thread(self, thread_id: str) -> ThreadInfo:
+        """The thread, or ``NotFoundError`` if the endpoint does not have it."""
+        ...
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """Delete the thread on the endpoint (``NotFoundError`` if it is already gone)."""
+        ...
+
+    async def assistant_settings(self, assistant_id: str) -> AssistantSettings:
+        """An assistant's editable settings, tool definitions included."""
+        ...
+
+    async def update_assistant(
+        self,
+        assistant_id: str,
+        *,
+        name: str,
+        model: str,
+        instructions: str = "",
+        tools: Sequence[dict] = (),
+        temperature: float | None = None,
+    ) -> AssistantInfo:
+        """Replace an assistant's settings; ``temperature=None`` leaves it unchanged."""
+        ...
+
+    async def delete_assistant(self, assistant_id: str) -> None:
+        """Delete an assistant (``NotFoundError`` if it is already gone)."""
         ...

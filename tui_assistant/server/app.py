@@ -269,6 +269,10 @@ class Api:
                 name=DEMO_ASSISTANT_NAME,
                 description="Replies offline, without an API key.",
                 instructions=DEMO_ASSISTANT_INSTRUCTIONS,
+                # So every demo trigger works offline: a pasted ```python block runs
+                # (in the sandboxed subprocess of demo_tools), and questions about
+                # attached files are searched.
+                tools=[{"type": "code_interpreter"}, {"type": "file_search"}],
             )
             self.storage.insert("assistants", demo)
 

@@ -12,7 +12,9 @@ from typing import ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from tui_assistant.backend import Connection, connect
@@ -20,6 +22,9 @@ from tui_assistant.config import Profile, Settings
 from tui_assistant.errors import AppError
 from tui_assistant.store import Store
 from tui_assistant.ui.commands import ThreadCommands
+from tui_assistant.ui.keys import restore_alt_digits
+from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.ui.screens.help import HelpScreen, key_rows
 from tui_assistant.ui.screens.main import MainScreen
 
 Connector = Callable[[Profile, Settings], Awaitable[Connection]]
@@ -29,13 +34,15 @@ class TuiAssistantApp(App[int]):
     """A keyboard-first client for assistant conversations."""
 
     TITLE = "tui-assistant"
-    CSS_PATH = ["screens/modals.tcss"]
+    CSS_PATH = ["screens/modals.tcss", "screens/library.tcss"]
     COMMANDS = App.COMMANDS | {ThreadCommands}
     MODES: ClassVar = {"main": MainScreen}
     DEFAULT_MODE = "main"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", tooltip="Quit tui-assistant", priority=True,
                 id="app.quit"),
+        Binding("f1", "help", "Help", tooltip="Show every key and how to remap it",
+                id="app.help"),
     ]
 
     def __init__(
@@ -45,16 +52,24 @@ class TuiAssistantApp(App[int]):
         profile: Profile,
         store: Store,
         connector: Connector = connect,
+        open_thread_id: str | None = None,
     ) -> None:
         super().__init__()
+        restore_alt_digits()
         self.settings = settings
         self.profile = profile
         self.store = store
         self.connector = connector
+        self.open_thread_id = open_thread_id
+        """A thread to adopt and open once connected (``tui-assistant open ID``)."""
 
     def on_mount(self) -> None:
-        if self.settings.theme and self.settings.theme in self.available_themes:
-            self.theme = self.settings.theme
+        # The config's theme wins; otherwise the one last chosen from the palette.
+        for theme in (self.settings.theme, self.store.get_state("theme")):
+            if theme and theme in self.available_themes:
+                self.theme = theme
+                break
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
 
@@ -69,6 +84,43 @@ class TuiAssistantApp(App[int]):
             yield SystemCommand("Create assistant", "Create a new assistant on the endpoint",
                                 screen.action_create_assistant)
             yield SystemCommand("Cancel run", "Cancel the active run", screen.action_cancel_run)
+            yield SystemCommand("Attach file", "Attach a local file to the next message",
+                                screen.action_attach_file)
+            yield SystemCommand("Clear attachments", "Attach nothing to the next message",
+                                screen.action_clear_attachments)
+            yield SystemCommand("Download files", "Save the files this thread refers to",
+                                screen.action_download_files)
+            yield SystemCommand("Tool activity", "Focus the tool-activity pane",
+                                screen.action_focus_tools)
+            yield from screen.library_commands()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Notifications never read markup: their text is often the endpoint's (error
+        messages, names), so ``markup`` is ignored and escape sequences are removed."""
+        super().notify(
+            clean_text(str(message)),
+            title=clean_text(str(title)),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
+
+    def _remember_theme(self, theme: Theme) -> None:
+        self.store.set_state("theme", theme.name)
+
+    def action_help(self) -> None:
+        """F1: the keys of the screen underneath, as remapped."""
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(key_rows(self, self.screen)))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Any worker failure becomes a notification, never a traceback."""
@@ -86,12 +138,19 @@ class TuiAssistantApp(App[int]):
             )
 
 
-def launch(*, settings: Settings, profile: Profile, store: Store) -> int:
+def launch(
+    *, settings: Settings, profile: Profile, store: Store, open_thread_id: str | None = None
+) -> int:
     """Run the app until the user quits; the CLI's entry point."""
     warnings.filterwarnings("ignore", category=DeprecationWarning,
                             message=r"The Assistants API is deprecated")
     warnings.filterwarnings("ignore", category=DeprecationWarning, message=r"deprecated$")
-    app = TuiAssistantApp(settings=settings, profile=profile, store=store)
+    from tui_assistant.ui.widgets.image_preview import prepare_inline_images
+
+    prepare_inline_images()  # asks the terminal about images before Textual takes it over
+    app = TuiAssistantApp(
+        settings=settings, profile=profile, store=store, open_thread_id=open_thread_id
+    )
     try:
         app.run()
     finally:

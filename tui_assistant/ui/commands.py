@@ -18,7 +18,7 @@ class ThreadCommands(Provider):
         screen = self.screen
         if not isinstance(screen, MainScreen):
             return None, []
-        return screen, list(screen.threads.threads)
+        return screen, list(screen.threads.all_threads)
 
     async def discover(self) -> Hits:
         screen, threads = self._threads()

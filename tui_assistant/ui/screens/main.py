@@ -16,12 +16,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Label
 
 from tui_assistant.backend import LOCAL_HINT, Connection
 from tui_assistant.engines.base import AssistantInfo, ThreadMessage
-from tui_assistant.errors import AppError, EngineError, NotFoundError
+from tui_assistant.errors import ActiveRunError, AppError, EngineError, NotFoundError
 from tui_assistant.events import (
     ActionRequired,
     MessageCompleted,
@@ -41,17 +40,28 @@ from tui_assistant.store import CachedMessage, SavedThread, title_from_text
 from tui_assistant.ui.sanitize import one_line, preview
 from tui_assistant.ui.screens.assistant_form import AssistantDraft, AssistantForm
 from tui_assistant.ui.screens.assistant_picker import AssistantPicker
-from tui_assistant.ui.widgets.activity_log import ActivityLog
+from tui_assistant.ui.screens.assistants import AssistantActions
+from tui_assistant.ui.screens.run_recovery import RunRecovery
+from tui_assistant.ui.screens.thread_actions import ThreadActions
+from tui_assistant.ui.tools_controller import ToolsController
+from tui_assistant.ui.widgets.attachment_bar import AttachmentBar
 from tui_assistant.ui.widgets.composer import Composer
 from tui_assistant.ui.widgets.conversation import Conversation
+from tui_assistant.ui.widgets.extra_instructions import ExtraInstructions
 from tui_assistant.ui.widgets.message_view import MessageView
+from tui_assistant.ui.widgets.reading_conversation import ReadingConversation
 from tui_assistant.ui.widgets.status_header import StatusHeader
+from tui_assistant.ui.widgets.thread_filter import ThreadFilter
 from tui_assistant.ui.widgets.thread_list import ThreadList
+from tui_assistant.ui.widgets.tool_activity import ToolActivity
+from tui_assistant.ui.widgets.tool_marker import ToolMarker
 
 if TYPE_CHECKING:
     from tui_assistant.ui.app import TuiAssistantApp
 
 HISTORY_PAGE = 50
+FIRST_THREADS = 200
+"""Threads listed before the first frame; the rest follow right after it."""
 """Messages fetched per history page (the newest page first, older ones on scroll)."""
 
 NEW_THREAD_HINT = (
@@ -75,7 +85,7 @@ class LiveRun:
     started: float = field(default_factory=time.monotonic)
 
 
-class MainScreen(Screen[None]):
+class MainScreen(ThreadActions, AssistantActions, RunRecovery):
     """Threads on the left, the conversation in the middle, tool activity on the right."""
 
     CSS_PATH = "main.tcss"
@@ -93,6 +103,12 @@ class MainScreen(Screen[None]):
                 id="run.cancel"),
         Binding("f4", "pick_assistant", "Assistant", tooltip="Choose the assistant",
                 id="assistant.pick"),
+        Binding("ctrl+o", "attach_file", "Attach", id="files.attach",
+                tooltip="Attach a local file to the next message"),
+        Binding("f8", "download_files", "Files", id="files.download",
+                tooltip="Download the files this thread refers to"),
+        Binding("ctrl+t", "focus_tools", "Tools", id="tools.focus",
+                tooltip="Focus the tool-activity pane"),
         *[
             Binding(f"alt+{n}", f"jump_thread({n})", f"Thread {n}", show=False,
                     tooltip=f"Open thread {n} of the list", id=f"thread.jump-{n}")
@@ -108,6 +124,7 @@ class MainScreen(Screen[None]):
         self.assistant: AssistantInfo | None = None
         self.current: SavedThread | None = None
         self.live: dict[str, LiveRun] = {}
+        self.tools = ToolsController(self)
 
     # -- typed access ------------------------------------------------------------------
 
@@ -136,8 +153,8 @@ class MainScreen(Screen[None]):
         return self.query_one(Composer)
 
     @property
-    def activity(self) -> ActivityLog:
-        return self.query_one(ActivityLog)
+    def activity(self) -> ToolActivity:
+        return self.query_one(ToolActivity)
 
     # -- layout ------------------------------------------------------------------------
 
@@ -146,21 +163,30 @@ class MainScreen(Screen[None]):
         with Horizontal(id="panes"):
             with Vertical(id="threads-pane", classes="pane"):
                 yield Label("Threads", classes="pane-title")
+                yield ThreadFilter(id="thread-filter")
                 yield ThreadList(id="thread-list")
             with Vertical(id="conversation-pane", classes="pane"):
-                yield Conversation(id="conversation")
+                yield ReadingConversation(id="conversation")
+                yield AttachmentBar(id="attachments")
+                yield ExtraInstructions(id="extra-instructions")
                 yield Composer(id="composer")
             with Vertical(id="activity-pane", classes="pane"):
                 yield Label("Tool activity", classes="pane-title")
-                yield ActivityLog(id="activity")
+                yield ToolActivity(id="activity")
         yield Footer()
 
     async def on_mount(self) -> None:
         store = self.tui.store
-        saved = store.list_threads(self.endpoint)
+        # The first screenful now; every thread once the first frame is out.
+        saved = store.list_threads(self.endpoint, limit=FIRST_THREADS)
         last = store.get_state(f"last_thread:{self.endpoint}")
         self.current = next((t for t in saved if t.thread_id == last), None)
+        if self.current is None and last:
+            found = store.get_thread(self.endpoint, last)
+            self.current = found if found is not None and not found.archived else None
         self.threads.set_threads(saved, self.current.thread_id if self.current else None)
+        if len(saved) >= FIRST_THREADS:
+            self.call_after_refresh(self.load_all_threads)
         self.header.endpoint = "local server" if self.tui.profile.is_local else (
             self.tui.profile.base_url or ""
         )
@@ -172,6 +198,8 @@ class MainScreen(Screen[None]):
             )
         else:
             await self.conversation.show_history([], has_more=False, empty_hint=NEW_THREAD_HINT)
+        self.show_thread_usage()
+        await self.show_store_notice()
         self.composer.focus()
         self.connect_endpoint()
 
@@ -203,8 +231,10 @@ class MainScreen(Screen[None]):
         await self.choose_assistant(initial=True)
         self.header.status = "ready"
         self.ready.set()
+        self.refresh_assistant_names()
         if self.current is not None:
             self.load_history(self.current)
+        self.open_requested_thread()
 
     async def choose_assistant(self, *, initial: bool) -> None:
         assert self.connection is not None
@@ -270,18 +300,20 @@ class MainScreen(Screen[None]):
     # -- threads -------------------------------------------------------------------------
 
     def refresh_threads(self) -> None:
-        saved = self.tui.store.list_threads(self.endpoint)
-        self.threads.set_threads(saved, self.current.thread_id if self.current else None)
+        self.refresh_thread_list()
 
     async def open_thread(self, thread: SavedThread) -> None:
         if self.current is not None and self.current.thread_id == thread.thread_id:
             return
         self.current = thread
+        self.tools.thread_changed(thread.title)
         store = self.tui.store
         store.set_state(f"last_thread:{self.endpoint}", thread.thread_id)
         self.threads.highlight_thread(thread.thread_id)
         cached = store.cached_messages(self.endpoint, thread.thread_id, limit=HISTORY_PAGE)
         await self._show_thread_messages(thread, [_from_cache(m) for m in cached], False)
+        self.follow_thread_assistant(thread)
+        self.forget_run_usage()
         self.header.status = self.live[thread.thread_id].status if thread.thread_id in self.live \
             else ("ready" if self.ready.is_set() and self.connection else self.header.status)
         if self.connection is not None:
@@ -318,8 +350,11 @@ class MainScreen(Screen[None]):
             return
         if self.current is None or self.current.thread_id != thread.thread_id:
             return
-        self._cache(thread.thread_id, page.messages)
-        await self._show_thread_messages(thread, page.messages, page.has_more)
+        messages = await self.tools.with_footnotes(page.messages)
+        self._cache(thread.thread_id, messages)
+        await self._show_thread_messages(thread, messages, page.has_more)
+        await self.tools.show_message_images([(m.id, m.images) for m in messages if m.images])
+        self.tools.start_rebuild(thread.thread_id)
 
     @on(Conversation.OlderRequested)
     def older_requested(self, event: Conversation.OlderRequested) -> None:
@@ -339,8 +374,9 @@ class MainScreen(Screen[None]):
             return
         if self.current is None or self.current.thread_id != thread.thread_id:
             return
-        self._cache(thread.thread_id, page.messages)
-        await self.conversation.prepend_history(page.messages, has_more=page.has_more)
+        messages = await self.tools.with_footnotes(page.messages)
+        self._cache(thread.thread_id, messages)
+        await self.conversation.prepend_history(messages, has_more=page.has_more)
 
     def _cache(self, thread_id: str, messages: list[ThreadMessage]) -> None:
         self.tui.store.cache_messages(
@@ -356,9 +392,11 @@ class MainScreen(Screen[None]):
 
     async def action_new_thread(self) -> None:
         self.current = None
+        self.tools.thread_changed()
         self.tui.store.set_state(f"last_thread:{self.endpoint}", "")
         self.threads.highlight_thread(None)
         await self.conversation.show_history([], has_more=False, empty_hint=NEW_THREAD_HINT)
+        self.forget_run_usage()
         if self.ready.is_set() and self.connection:
             self.header.status = "ready"
         self.composer.focus()
@@ -402,6 +440,7 @@ class MainScreen(Screen[None]):
             self.notify("Not connected to an endpoint yet.", severity="warning")
             return
         await self.choose_assistant(initial=False)
+        self.record_thread_assistant()
 
     @work(exclusive=True, group="assistant", exit_on_error=False, description="Create assistant")
     async def action_create_assistant(self) -> None:
@@ -422,11 +461,14 @@ class MainScreen(Screen[None]):
                 severity="warning",
             )
             return
+        self.resending(event.text)
         self.composer.clear()
         self.send(event.text)
 
     @work(group="run", exit_on_error=False, description="Running the assistant")
     async def send(self, text: str) -> None:
+        attachments = self.tools.take_attachments()
+        extra = self.take_extra_instructions()
         user_view = await self.conversation.add_user_message(text, time.time())
         if not self.ready.is_set():
             user_view.set_note("waiting for the endpoint…")
@@ -436,8 +478,11 @@ class MainScreen(Screen[None]):
             reason = (
                 self.connect_error.message if self.connect_error else "No assistant is chosen."
             )
+            self.tools.restore_attachments(attachments)
             self._not_sent(user_view, text, reason)
             return
+        if attachments:
+            user_view.set_note("📎 " + ", ".join(a.path.name for a in attachments))
         engine = self.connection.engine
         store = self.tui.store
         thread = self.current
@@ -451,38 +496,101 @@ class MainScreen(Screen[None]):
                 store.set_state(f"last_thread:{self.endpoint}", thread_id)
                 self.refresh_threads()
                 self.activity.add("info", f"thread {short_id(thread_id)} saved")
+            uploaded = await self.tools.upload(attachments)
         except AppError as error:
+            self.tools.restore_attachments(attachments)
             self._not_sent(user_view, text, error.message)
             return
-        live = LiveRun(thread.thread_id, Session(engine))
-        self.live[thread.thread_id] = live
-        self.threads.running.add(thread.thread_id)
+        live = self.new_live_run(thread.thread_id)
         store.touch(self.endpoint, thread.thread_id, preview=preview(text, 120))
+        conflict = await self.follow_turn(
+            live,
+            live.session.send(
+                thread.thread_id, self.assistant.id, text, attachments=uploaded,
+                additional_instructions=extra,
+            ),
+            user_view,
+            text,
+        )
+        if conflict is not None:  # the thread is busy: follow that run, or ask
+            self.tools.restore_attachments(attachments)
+            await self.resolve_active_run(thread, conflict, text, user_view)
+
+    def new_live_run(self, thread_id: str) -> LiveRun:
+        assert self.connection is not None
+        return LiveRun(
+            thread_id,
+            Session(
+                self.connection.engine,
+                on_action=self.tools.action_handler(thread_id),
+                on_recovery=self.recovery_note,
+                seen_runs=self.known_runs(thread_id),
+            ),
+        )
+
+    async def follow_turn(
+        self, live: LiveRun, events, user_view: MessageView | None = None, text: str = ""
+    ) -> ActiveRunError | None:
+        """Show a turn's events as they come, and keep the thread's state around it.
+
+        ``user_view`` is the message being sent (None for a retry or a run followed).
+        Returns the ``ActiveRunError`` when the thread turned out to be busy before the
+        run started (the caller decides what to do); other errors are shown here."""
+        thread_id = live.thread_id
+        store = self.tui.store
+        self.live[thread_id] = live
+        self.threads.running.add(thread_id)
+        self.turn_started(thread_id)
         self.refresh_threads()
+        conflict: ActiveRunError | None = None
         try:
-            async for event in live.session.send(thread.thread_id, self.assistant.id, text):
+            async for event in events:
                 await self.on_run_event(live, event, user_view)
         except AppError as error:
-            if not live.run_id:
-                self._not_sent(user_view, text, error.message, thread.thread_id)
+            if isinstance(error, ActiveRunError) and not live.run_id:
+                conflict = error
+            elif not live.run_id and user_view is not None:
+                self._not_sent(user_view, text, error.message, thread_id)
             else:
                 await self._show_error(live, f"{error.title}: {error.message}")
+                await self.offer_retry(thread_id, "error")
         finally:
-            self.live.pop(thread.thread_id, None)
-            self.threads.running.discard(thread.thread_id)
-            if self._showing(thread.thread_id):
+            self.live.pop(thread_id, None)
+            self.threads.running.discard(thread_id)
+            if self._showing(thread_id):
                 self.conversation.end_streaming("cancelled" if live.status == "cancelled" else "")
             if live.text:
-                store.touch(self.endpoint, thread.thread_id, preview=preview(live.text, 120))
+                store.touch(self.endpoint, thread_id, preview=preview(live.text, 120))
             self.refresh_threads()
+            self.refresh_bindings()
             if live.run_id:
-                await self._sync_after_run(thread.thread_id)
+                await self._sync_after_run(thread_id)
+        return conflict
+
+    @work(group="run", exit_on_error=False, description="Retrying the run")
+    async def rerun_thread(self, thread: SavedThread) -> None:
+        """Run the assistant again on ``thread`` without a new message (F9)."""
+        if self.connection is None or self.assistant is None:
+            self.notify("Not connected to an endpoint.", severity="warning")
+            return
+        live = self.new_live_run(thread.thread_id)
+        conflict = await self.follow_turn(
+            live, live.session.rerun(thread.thread_id, self.assistant.id)
+        )
+        if conflict is not None:
+            await self.resolve_active_run(thread, conflict, "", None)
+
+    async def follow_run(self, thread: SavedThread, run_id: str) -> None:
+        """Show a run that is already going on ``thread`` until it ends."""
+        live = self.new_live_run(thread.thread_id)
+        live.run_id = run_id
+        await self.follow_turn(live, live.session.attach(thread.thread_id, run_id))
 
     def _not_sent(
         self, view: MessageView, text: str, reason: str, thread_id: str | None = None
     ) -> None:
-        view.set_note("not sent — your text is back in the composer", failed=True)
         self.composer.restore(text)
+        self.remember_unsent(view, text, thread_id)
         self.header.status = "error"
         self.activity.add("error", f"not sent: {reason}")
         self.notify(reason, title="Message not sent", severity="error")
@@ -506,9 +614,12 @@ class MainScreen(Screen[None]):
     def _showing(self, thread_id: str) -> bool:
         return self.current is not None and self.current.thread_id == thread_id
 
-    async def on_run_event(self, live: LiveRun, event: RunEvent, user_view: MessageView) -> None:
+    async def on_run_event(
+        self, live: LiveRun, event: RunEvent, user_view: MessageView | None = None
+    ) -> None:
         shown = self._showing(live.thread_id)
         log = self.activity.add
+        await self.tools.on_event(live, event)
         match event:
             case RunStarted(run_id=run_id, model=model):
                 live.run_id = run_id
@@ -531,10 +642,15 @@ class MainScreen(Screen[None]):
                     self.conversation.feed(message_id, text)
             case MessageCompleted(message_id=message_id, text=text, status=status):
                 live.text = text
+                self.cache_streamed(live.thread_id, message_id, text)
                 if shown:
                     self.conversation.complete_reply(
-                        message_id, text, "" if status == "completed" else status
+                        message_id,
+                        await self.tools.completed_text(event),
+                        "" if status == "completed" else status,
                     )
+                    if event.images:
+                        await self.tools.show_message_images([(message_id, event.images)])
             case ToolCallStarted(kind=kind, name=name):
                 log("tool", f"{kind} {name}".strip() + " started")
             case ToolCallDelta():
@@ -554,8 +670,7 @@ class MainScreen(Screen[None]):
                         f" · {usage.total_tokens:,} tokens (prompt {usage.prompt_tokens:,}, "
                         f"completion {usage.completion_tokens:,})"
                     )
-                    if shown:
-                        self.header.usage = f"{usage.total_tokens:,} tokens"
+                self.note_run_usage(live.thread_id, live.run_id, status, usage)
                 if reason:
                     detail += f" · {reason}"
                 log("ok" if status == "completed" else "warn", detail)
@@ -578,6 +693,7 @@ class MainScreen(Screen[None]):
                 )
         if shown:
             self.header.status = live.status
+        await self.note_run_event(live, event)
 
     async def _show_error(self, live: LiveRun, text: str) -> None:
         self.activity.add("error", text)
@@ -598,9 +714,40 @@ class MainScreen(Screen[None]):
         except AppError as error:
             self.notify(error.message, title="Could not cancel", severity="error")
 
+    # -- tools and files (the work is in ToolsController) --------------------------------
+
+    @on(ToolActivity.Selected)
+    def tool_call_selected(self, event: ToolActivity.Selected) -> None:
+        self.tools.show_call(event.call_id)
+
+    @on(ToolActivity.OpenRequested)
+    def tool_file_open_requested(self, event: ToolActivity.OpenRequested) -> None:
+        self.tools.open_file(event.call_id, event.path)
+
+    @on(ToolMarker.Clicked)
+    def tool_marker_clicked(self, event: ToolMarker.Clicked) -> None:
+        self.tools.marker_clicked(event.marker)
+
+    @work(exclusive=True, group="files", exit_on_error=False, description="Attach a file")
+    async def action_attach_file(self) -> None:
+        await self.tools.attach_file()
+        self.composer.focus()
+
+    def action_clear_attachments(self) -> None:
+        self.tools.clear_attachments()
+
+    @work(exclusive=True, group="files", exit_on_error=False, description="Download files")
+    async def action_download_files(self) -> None:
+        await self.tools.download_files()
+
+    def action_focus_tools(self) -> None:
+        self.activity.focus()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_run":
             return self.current is not None and self.current.thread_id in self.live
+        if action == "retry":
+            return self.can_retry()
         return True
 
 

@@ -36,6 +36,8 @@ class StatusHeader(Static):
         background: $panel;
         color: $foreground;
         padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 
