@@ -313,10 +313,14 @@ def test_app_start_error_is_one_line(monkeypatch, capsys) -> None:
 def fake_serve(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     calls: list[dict] = []
 
-    def serve(host="127.0.0.1", port=8080, db_path=None, *, bearer_token=None, token_delay=0.02):
-        calls.append(
-            dict(host=host, port=port, db_path=db_path, token=bearer_token, delay=token_delay)
-        )
+    def serve(
+        host="127.0.0.1", port=8080, db_path=None, *, bearer_token=None, token_delay=0.02,
+        faults=(),
+    ):
+        call = dict(host=host, port=port, db_path=db_path, token=bearer_token, delay=token_delay)
+        if faults:
+            call["faults"] = list(faults)
+        calls.append(call)
         return 0
 
     module = types.ModuleType("tui_assistant.server.runtime")
@@ -343,6 +347,12 @@ def test_serve_options(fake_serve: list[dict], tmp_path: Path) -> None:
     args = ["serve", "--host", "::1", "--port", "0", "--token", "t0k", "--delay", "0"]
     assert cli.main([*args, "--db", str(db)]) == 0
     assert fake_serve[0] == dict(host="::1", port=0, db_path=db, token="t0k", delay=0.0)
+
+
+def test_serve_passes_fault_specs(fake_serve: list[dict]) -> None:
+    args = ["serve", "--fault", "drop_stream,after_events=5", "--fault", "stall,seconds=1"]
+    assert cli.main(args) == 0
+    assert fake_serve[0]["faults"] == ["drop_stream,after_events=5", "stall,seconds=1"]
 
 
 def test_serve_delay_from_config(fake_serve: list[dict], home: Path) -> None:

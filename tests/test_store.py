@@ -129,11 +129,12 @@ def test_add_thread_is_committed_before_it_returns(db_path: Path, store: Store) 
     assert rows == [("thread_1",)]
 
 
-def test_garbage_file_is_a_store_error(db_path: Path) -> None:
+def test_garbage_file_is_a_store_error_without_recovery(db_path: Path) -> None:
+    # By default a damaged file is moved aside (tests/test_store_safety.py).
     db_path.parent.mkdir(parents=True)
     db_path.write_bytes(b"this is not a database at all" * 100)
     with pytest.raises(StoreError) as info:
-        Store.open(db_path)
+        Store.open(db_path, recover=False)
     message = str(info.value)
     assert str(db_path) in message and "\n" not in message
 

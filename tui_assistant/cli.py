@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from tui_assistant import __version__, paths
+from tui_assistant import __version__, cli_threads, paths
 from tui_assistant.config import (
     BASE_URL_ENV,
     DEFAULT_KEY_ENV,
@@ -60,6 +60,13 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 0-65535, not {port}")
     return port
+
+
+def _host(text: str) -> str:
+    host = text.strip()
+    if not host or any(ch.isspace() or ch in "/?#@" for ch in host):
+        raise argparse.ArgumentTypeError(f"not a host name or address: {text!r}")
+    return host
 
 
 def _seconds(text: str) -> float:
@@ -109,6 +116,7 @@ commands:
   {PROG} [options]          start the terminal app
   {PROG} serve [options]    run the local Assistants-compatible server
   {PROG} config [--init]    show the config file and its profiles
+{cli_threads.EPILOG_LINES.format(prog=PROG, pad=" " * (len(PROG) + 20))}
 """
 
 
@@ -152,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+        "--host", type=_host, default="127.0.0.1",
+        help="address to listen on (default: %(default)s)",
     )
     serve.add_argument(
         "--port", type=_port, default=8080, help="port to listen on (default: %(default)s)"
@@ -174,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         type=Path,
         help=f"server database (default: {paths.server_db_path(create=False)})",
+    )
+    serve.add_argument(
+        "--fault",
+        metavar="SPEC",
+        action="append",
+        default=[],
+        help="inject a fault for testing clients, e.g. 'drop_stream,after_events=5' or "
+        "'fail_requests,status=429,count=2,retry_after=1' (repeatable; also opens the "
+        "loopback-only /_faults endpoint)",
     )
     serve.add_argument(
         "--config",
@@ -200,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="the config file to show or create",
     )
+    cli_threads.add_parsers(commands)
     return parser
 
 
@@ -240,7 +259,14 @@ def _run_server(args: argparse.Namespace) -> int:
     _silence_sdk_deprecations()
     from tui_assistant.server.runtime import serve
 
-    return serve(args.host, args.port, db_path, bearer_token=args.token, token_delay=delay)
+    return serve(
+        args.host,
+        args.port,
+        db_path,
+        bearer_token=args.token,
+        token_delay=delay,
+        faults=args.fault,
+    )
 
 
 def _describe(profile: Profile, env: Mapping[str, str]) -> str:
@@ -299,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_server(args)
         if args.command == "config":
             return _show_config(args)
+        if args.command in cli_threads.COMMANDS:
+            return cli_threads.run(args)
         return _run_app(args)
     except _UsageError as exc:
         print(f"{PROG}: error: {exc.message} ({exc.hint})", file=sys.stderr)

@@ -3,7 +3,9 @@
 The Assistants API cannot list threads, so this store is the only record of the threads
 a user has: thread id, assistant, title, times, a one-line preview, pinned and archived
 flags, kept per endpoint (``Profile.endpoint_key``). It also caches message text, so a
-thread shows instantly on open (and can later be searched) before the endpoint answers.
+thread shows instantly on open before the endpoint answers, and indexes that text for
+full-text search (SQLite FTS5, kept in step by triggers: ``search_messages``). Finished
+runs are recorded with their token counts (``record_run``, ``thread_usage``).
 
 Guarantees:
 
@@ -15,7 +17,9 @@ Guarantees:
   version and ``Store.open`` applies the missing ones, each in its own transaction.
   A file written by a newer version is refused rather than damaged.
 * Files are created with mode 0600. API keys never reach the store.
-* Failures raise ``StoreError`` with one line that names the file.
+* Failures raise ``StoreError`` with one line that names the file. A file that is not a
+  readable database (corrupt, truncated, unreadable) is moved aside as
+  ``NAME.corrupt-<time>`` and a fresh store is started; ``Store.notice`` says so once.
 
 Calls are synchronous and small (milliseconds); the UI may call them on its event loop.
 """
@@ -38,8 +42,11 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "CachedMessage",
+    "RunRecord",
     "SavedThread",
+    "SearchHit",
     "Store",
+    "ThreadUsage",
     "one_line",
     "title_from_text",
 ]
@@ -73,6 +80,48 @@ class CachedMessage:
     role: str
     text: str
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A cached message that matches a full-text search."""
+
+    thread_id: str
+    message_id: str
+    role: str
+    created_at: float
+    title: str
+    """The title of the thread the message belongs to."""
+    snippet: str
+    """A short excerpt around the match; matched terms sit between ``HIT_START`` and
+    ``HIT_END`` (control characters, so they cannot occur in cleaned text)."""
+    archived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A finished run of a thread, with its token counts."""
+
+    run_id: str
+    status: str
+    created_at: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadUsage:
+    """Token counts summed over a thread's recorded runs."""
+
+    runs: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+HIT_START = "\x02"
+HIT_END = "\x03"
 
 
 # --- Schema -----------------------------------------------------------------------------
@@ -114,7 +163,52 @@ _V1: tuple[str, ...] = (
     "CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 
-MIGRATIONS: list[Migration] = [_V1]
+_V2: tuple[str, ...] = (
+    # Full-text search over cached message text: an external-content FTS5 index keyed by
+    # the messages' rowid, kept in step by triggers (so every write path -- history pages,
+    # streamed replies, deletes -- updates it), then filled from what is already cached.
+    # The rowids of ``messages`` must stay stable: never VACUUM without a 'rebuild' after.
+    "CREATE VIRTUAL TABLE messages_fts USING fts5("
+    " text, content='messages', content_rowid='rowid',"
+    " tokenize='unicode61 remove_diacritics 2')",
+    """
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, new.text);
+    END
+    """,
+    """
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, text)
+            VALUES ('delete', old.rowid, old.text);
+    END
+    """,
+    """
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, text)
+            VALUES ('delete', old.rowid, old.text);
+        INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, new.text);
+    END
+    """,
+    "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
+    # Finished runs and their token counts (per-thread usage, and exports when offline).
+    """
+    CREATE TABLE runs (
+        endpoint           TEXT NOT NULL,
+        thread_id          TEXT NOT NULL,
+        run_id             TEXT NOT NULL,
+        status             TEXT NOT NULL,
+        created_at         REAL NOT NULL,
+        prompt_tokens      INTEGER NOT NULL DEFAULT 0,
+        completion_tokens  INTEGER NOT NULL DEFAULT 0,
+        total_tokens       INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (endpoint, thread_id, run_id),
+        FOREIGN KEY (endpoint, thread_id) REFERENCES threads (endpoint, thread_id)
+            ON DELETE CASCADE
+    ) WITHOUT ROWID
+    """,
+)
+
+MIGRATIONS: list[Migration] = [_V1, _V2]
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``. Only ever append."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -158,6 +252,24 @@ def title_from_text(text: str, max_len: int = 48) -> str:
     return DEFAULT_TITLE
 
 
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 query matching every word of ``text`` (the last one also as a prefix).
+
+    Each word is quoted, so nothing the user types is read as FTS5 syntax (``AND``,
+    ``NEAR``, ``*``, quotes, column filters). Gives ``""`` when ``text`` has no words.
+    """
+    words = _WORD.findall(text)[:32]
+    if not words:
+        return ""
+    quoted = [f'"{word}"' for word in words]
+    if text.rstrip() == text:  # still typing the last word: match it as a prefix too
+        quoted[-1] += "*"
+    return " ".join(quoted)
+
+
 def _clean_title(title: str) -> str:
     return one_line(title, TITLE_MAX) or DEFAULT_TITLE
 
@@ -187,6 +299,47 @@ def _reason(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or exc.__class__.__name__
 
 
+class _Damaged(Exception):
+    """The store file exists but is not a database this user can read."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_DAMAGE_CODES = ("SQLITE_NOTADB", "SQLITE_CORRUPT", "SQLITE_IOERR_SHORT_READ")
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(_DAMAGE_CODES):
+        return True
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename ``path`` (and its -wal, -shm, -journal) to ``NAME.corrupt-<time>``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    try:
+        os.replace(path, target)
+        for suffix in ("-wal", "-shm", "-journal"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                os.replace(side, target.with_name(target.name + suffix))
+    except OSError as exc:
+        raise StoreError(
+            f"thread store {path} cannot be read and cannot be moved aside: "
+            f"{exc.strerror or _reason(exc)}"
+        ) from None
+    return target
+
+
 class Store:
     """A connection to one store file. Use ``Store.open(path)``; ``close()`` when done."""
 
@@ -194,21 +347,50 @@ class Store:
         self._db = connection
         self._lock = threading.RLock()
         self.path = path
+        self.notice: str | None = None
+        """Set by ``open`` when a damaged file was moved aside (shown to the user once)."""
 
     # Opening and migrating ------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path) -> Store:
+    def open(cls, path: Path, *, recover: bool = True) -> Store:
         """Open (creating if needed) and migrate the store at ``path``.
 
-        Raises ``StoreError`` if the file cannot be created or opened, is not a store, or
-        was written by a newer version of tui-assistant.
+        A file that is not a readable SQLite database (corrupt, truncated, garbage, or
+        unreadable by this user) is moved aside, with its ``-wal``/``-shm`` files, as
+        ``<name>.corrupt-<time>`` and a fresh store is created in its place; ``notice``
+        then says so, for the UI to show once. ``recover=False`` raises instead.
+
+        Raises ``StoreError`` if the file cannot be created or opened (an unusable
+        directory), or was written by a newer version of tui-assistant.
         """
         path = Path(path).expanduser()
+        try:
+            return cls._open(path)
+        except _Damaged as damage:
+            if not recover:
+                raise StoreError(f"cannot open thread store {path}: {damage.reason}") from None
+            moved = _move_aside(path)
+            store = cls._open(path)
+            store.notice = (
+                f"The thread store could not be read ({damage.reason}). It was moved to "
+                f"{moved} and a new, empty store was started; threads saved in the old "
+                "file are not listed."
+            )
+            return store
+
+    @classmethod
+    def _open(cls, path: Path) -> Store:
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             # Create the file ourselves so it (and SQLite's -wal/-shm beside it) is 0600.
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        except PermissionError as exc:
+            if path.is_file() and os.access(path.parent, os.W_OK | os.X_OK):
+                raise _Damaged(exc.strerror or "permission denied") from None
+            raise StoreError(
+                f"cannot open thread store {path}: {exc.strerror or _reason(exc)}"
+            ) from None
         except OSError as exc:
             raise StoreError(
                 f"cannot open thread store {path}: {exc.strerror or _reason(exc)}"
@@ -223,18 +405,34 @@ class Store:
         try:
             store._configure()
             store._migrate()
+            # A cheap read of the schema and the first rows: a damaged header or schema
+            # page shows up here rather than on the first click.
+            connection.execute("SELECT 1 FROM threads LIMIT 1").fetchall()
         except StoreError:
             connection.close()
             raise
         except sqlite3.Error as exc:
             connection.close()
+            if _is_damage(exc):
+                raise _Damaged(_reason(exc)) from None
             raise StoreError(f"cannot open thread store {path}: {_reason(exc)}") from None
         return store
 
     def _configure(self) -> None:
         db = self._db
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        db.execute("PRAGMA journal_mode = WAL")
+        # Switching a new file to WAL needs an exclusive lock, and SQLite answers BUSY at
+        # once (without the busy handler) when another process is switching it too: wait.
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY"
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         db.execute("PRAGMA synchronous = FULL")
         db.execute("PRAGMA foreign_keys = ON")
 
@@ -395,6 +593,9 @@ class Store:
             db.execute(
                 "DELETE FROM messages WHERE endpoint = ? AND thread_id = ?", (endpoint, thread_id)
             )
+            db.execute(
+                "DELETE FROM runs WHERE endpoint = ? AND thread_id = ?", (endpoint, thread_id)
+            )
             cursor = db.execute(
                 "DELETE FROM threads WHERE endpoint = ? AND thread_id = ?", (endpoint, thread_id)
             )
@@ -408,8 +609,10 @@ class Store:
         """Insert or update messages by id; returns how many were written.
 
         Give them oldest first. Messages are ordered by ``created_at`` and, among equal
-        times, by the order they were first cached. Nothing is written for a thread that
-        is not saved (returns 0).
+        times, by the order they were first cached; a message cached again with another
+        time (a streamed reply cached with the local clock, then with the endpoint's) is
+        placed as if cached now. Nothing is written for a thread that is not saved
+        (returns 0).
         """
         batch = list(messages)
         if not batch:
@@ -430,7 +633,9 @@ class Store:
                 " (endpoint, thread_id, message_id, role, text, created_at, position)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (endpoint, thread_id, message_id) DO UPDATE SET"
-                " role = excluded.role, text = excluded.text, created_at = excluded.created_at",
+                " role = excluded.role, text = excluded.text, created_at = excluded.created_at,"
+                " position = CASE WHEN excluded.created_at = messages.created_at"
+                " THEN messages.position ELSE excluded.position END",
                 [
                     (endpoint, thread_id, m.message_id, m.role, m.text, m.created_at, top + 1 + i)
                     for i, m in enumerate(batch)
@@ -450,6 +655,96 @@ class Store:
                 (endpoint, thread_id, max(0, limit)),
             ).fetchall()
         return [CachedMessage(*row) for row in reversed(rows)]
+
+    # Search ---------------------------------------------------------------------------
+
+    def search_messages(
+        self, endpoint: str, query: str, *, limit: int = 50
+    ) -> list[SearchHit]:
+        """Cached messages of the endpoint's threads that contain every word of ``query``.
+
+        Words match whole tokens, case- and accent-insensitively; the last word also
+        matches as a prefix (so results follow typing). Best matches first. A query with
+        no words gives no hits. Archived threads are searched too.
+        """
+        match = fts_query(query)
+        if not match:
+            return []
+        with self._errors("search messages"), self._lock:
+            rows = self._db.execute(
+                "SELECT m.thread_id, m.message_id, m.role, m.created_at, t.title,"
+                " snippet(messages_fts, 0, ?, ?, '…', 16), t.archived"
+                " FROM messages_fts"
+                " JOIN messages AS m ON m.rowid = messages_fts.rowid"
+                " JOIN threads AS t ON t.endpoint = m.endpoint AND t.thread_id = m.thread_id"
+                " WHERE messages_fts MATCH ? AND m.endpoint = ?"
+                " ORDER BY messages_fts.rank, m.created_at DESC LIMIT ?",
+                (HIT_START, HIT_END, match, endpoint, max(0, limit)),
+            ).fetchall()
+        return [
+            SearchHit(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+            for row in rows
+        ]
+
+    # Runs and usage -------------------------------------------------------------------
+
+    def record_run(
+        self,
+        endpoint: str,
+        thread_id: str,
+        run_id: str,
+        status: str,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        total_tokens: int = 0,
+        created_at: float | None = None,
+    ) -> bool:
+        """Remember a finished run and its token counts (a run recorded twice is updated).
+
+        Nothing is written for a thread that is not saved (returns False).
+        """
+        when = time.time() if created_at is None else created_at
+        with self._errors("record the run"), self._transaction() as db:
+            if not db.execute(
+                "SELECT 1 FROM threads WHERE endpoint = ? AND thread_id = ?",
+                (endpoint, thread_id),
+            ).fetchone():
+                return False
+            db.execute(
+                "INSERT INTO runs (endpoint, thread_id, run_id, status, created_at,"
+                " prompt_tokens, completion_tokens, total_tokens)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (endpoint, thread_id, run_id) DO UPDATE SET"
+                " status = excluded.status, prompt_tokens = excluded.prompt_tokens,"
+                " completion_tokens = excluded.completion_tokens,"
+                " total_tokens = excluded.total_tokens",
+                (endpoint, thread_id, run_id, status, when, int(prompt_tokens),
+                 int(completion_tokens), int(total_tokens)),
+            )
+        return True
+
+    def list_runs(self, endpoint: str, thread_id: str) -> list[RunRecord]:
+        """The thread's recorded runs, oldest first."""
+        with self._errors("read runs"), self._lock:
+            rows = self._db.execute(
+                "SELECT run_id, status, created_at, prompt_tokens, completion_tokens,"
+                " total_tokens FROM runs WHERE endpoint = ? AND thread_id = ?"
+                " ORDER BY created_at, run_id",
+                (endpoint, thread_id),
+            ).fetchall()
+        return [RunRecord(*row) for row in rows]
+
+    def thread_usage(self, endpoint: str, thread_id: str) -> ThreadUsage:
+        """Token counts summed over the thread's recorded runs."""
+        with self._errors("read usage"), self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0),"
+                " COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(total_tokens), 0)"
+                " FROM runs WHERE endpoint = ? AND thread_id = ?",
+                (endpoint, thread_id),
+            ).fetchone()
+        return ThreadUsage(*row)
 
     # Small state ----------------------------------------------------------------------
 

@@ -1,0 +1,188 @@
+"""Many saved threads: time to the first frame, and how fast the list filters as you type.
+
+    python bench/threads.py [--threads 10000] [--runs 5]
+
+A store is filled with N saved threads (varied titles, previews and assistants). Then:
+
+* first frame -- a fresh Python process starts the real app (headless, 120x40, the
+  built-in local server profile) and reports when the first frame is composed; the time
+  includes the interpreter's start and every import, as a user waits for them;
+* filter -- the app runs in this process; once the whole list is loaded, a query is typed
+  into the thread filter one key at a time (and erased again). For each key press the
+  time from the key to the first frame drawn after the list was filtered for it is
+  measured (``key→frame``), and separately the filtering itself
+  (``ThreadList.set_filter`` on 10,000 threads).
+
+Targets (issue 5): first frame under 1 s, filter under 50 ms median. Prints medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WORDS = (
+    "refactor plan budget kestrel sourdough invoice migration corn flakes holiday review "
+    "quarterly report database schema garden tomato python asyncio terminal theme keyboard "
+    "osprey recipe letter lawyer lease bicycle repair guitar chords travel lisbon"
+).split()
+
+FIRST_FRAME_CHILD = r"""
+import asyncio, json, sys, time
+sys.path.insert(0, ROOT)
+from tui_assistant.config import load_settings, resolve_profile
+from tui_assistant import paths
+from tui_assistant.store import Store
+from tui_assistant.ui.app import TuiAssistantApp
+
+settings = load_settings()
+profile = resolve_profile(settings)
+store = Store.open(paths.store_path())
+app = TuiAssistantApp(settings=settings, profile=profile, store=store)
+first = []
+original = app._display
+def display(screen, renderable):
+    if renderable is not None and not first:
+        first.append(time.time())
+        app.call_later(app.exit)
+    original(screen, renderable)
+app._display = display
+asyncio.run(app.run_async(headless=True, size=(120, 40)))
+print(json.dumps({"first_frame": first[0] if first else None}))
+"""
+
+
+def fill(home: Path, count: int) -> None:
+    """``count`` threads, newest first, with varied titles and previews."""
+    os.environ["TUI_ASSISTANT_HOME"] = str(home)
+    from tui_assistant import paths
+    from tui_assistant.store import Store
+
+    store = Store.open(paths.store_path())
+    now = time.time()
+    rows = []
+    for i in range(count):
+        a, b, c = WORDS[i % len(WORDS)], WORDS[(i * 7) % len(WORDS)], WORDS[(i * 13) % len(WORDS)]
+        rows.append((
+            "local", f"thread_{i:06d}", f"asst_{i % 5}", f"{a.title()} {b} {i}",
+            now - i * 60, now - i * 60, f"about the {c} and the {b}, thread {i}", 0, 0,
+        ))
+    with store._transaction() as db:  # one transaction: filling 10,000 rows takes a moment
+        db.executemany("INSERT INTO threads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    store.close()
+
+
+def first_frame(home: Path) -> float:
+    env = dict(os.environ, TUI_ASSISTANT_HOME=str(home))
+    started = time.time()
+    out = subprocess.run(
+        [sys.executable, "-c", f"ROOT = {str(ROOT)!r}\n" + FIRST_FRAME_CHILD],
+        env=env, capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])["first_frame"] - started
+
+
+async def filter_latency(home: Path, count: int, query: str) -> tuple[list[float], list[float]]:
+    """(key→frame seconds, set_filter seconds) for typing ``query`` and erasing it."""
+    os.environ["TUI_ASSISTANT_HOME"] = str(home)
+    from tui_assistant import paths
+    from tui_assistant.config import Settings, resolve_profile
+    from tui_assistant.store import Store
+    from tui_assistant.ui.app import TuiAssistantApp
+    from tui_assistant.ui.screens.main import MainScreen
+
+    settings = Settings()
+    store = Store.open(paths.store_path())
+
+    async def never_connects(profile, settings):
+        await asyncio.Event().wait()  # the filter does not need the endpoint
+
+    app = TuiAssistantApp(settings=settings, profile=resolve_profile(settings, env={}),
+                          store=store, connector=never_connects)
+    frames: list[float] = []
+    original = app._display
+
+    def display(screen, renderable):
+        if renderable is not None:
+            frames.append(time.perf_counter())
+        original(screen, renderable)
+
+    app._display = display
+    key_to_frame: list[float] = []
+    filtering: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        threads = screen.threads
+        while len(threads.all_threads) < count:
+            await pilot.pause(0.05)
+        screen.thread_filter.focus()
+        await pilot.pause(0.2)
+        original_set_filter = threads.set_filter
+
+        filtered_at: list[float] = []
+
+        def timed_set_filter(text: str) -> None:
+            started = time.perf_counter()
+            original_set_filter(text)
+            filtered_at.append(time.perf_counter())
+            filtering.append(filtered_at[-1] - started)
+
+        threads.set_filter = timed_set_filter  # type: ignore[method-assign]
+        keys = list(query) + ["backspace"] * len(query)
+        for key in keys:
+            await pilot.pause(0.05)  # let the previous frame settle, as between key presses
+            done = len(filtered_at)
+            pressed = time.perf_counter()
+            await pilot.press(key if key != " " else "space")
+            # The first frame drawn after the list was filtered for this key.
+            while len(filtered_at) == done or frames[-1] < filtered_at[-1]:
+                await asyncio.sleep(0.001)
+            shown = next(f for f in frames if f >= filtered_at[-1])
+            key_to_frame.append(shown - pressed)
+        assert not screen.thread_filter.value
+    store.close()
+    return key_to_frame, filtering
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--query", default="kestrel budget 42")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        fill(home, args.threads)
+        first_frame(home)  # warm the OS file cache once, as a second launch would be
+        frames = [first_frame(home) for _ in range(args.runs)]
+        key_to_frame, filtering = asyncio.run(filter_latency(home, args.threads, args.query))
+    ms = 1000
+    print(f"saved threads: {args.threads:,}   Python {sys.version.split()[0]}")
+    print(f"first frame       median {statistics.median(frames):6.3f} s   "
+          f"min {min(frames):.3f}  max {max(frames):.3f}  ({args.runs} launches; target < 1 s)")
+    key_to_frame.sort()
+    p95 = key_to_frame[int(len(key_to_frame) * 0.95) - 1]
+    print(f"filter key→frame  median {statistics.median(key_to_frame) * ms:6.1f} ms  "
+          f"p95 {p95 * ms:.1f} ms  max {max(key_to_frame) * ms:.1f} ms  "
+          f"({len(key_to_frame)} keys; target < 50 ms median)")
+    print(f"set_filter alone  median {statistics.median(filtering) * ms:6.1f} ms  "
+          f"max {max(filtering) * ms:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,487 @@
+"""Managing assistants: list, create, edit, delete, and switch the current thread's one.
+
+``AssistantsScreen`` (F5) lists the endpoint's assistants and does the work itself
+through the engine: ``n`` creates, ``e`` edits, ``delete`` deletes (after asking), and
+enter returns the highlighted assistant for the current thread. ``AssistantEditor`` edits
+one assistant: name, model, instructions, tools (code interpreter, file search, and the
+functions registered in this client, plus any the assistant already has), temperature.
+
+``AssistantActions`` is the main screen's side: it opens the manager, keeps the id → name
+map the thread list shows, and records which assistant a thread talks to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, SelectionList, TextArea
+from textual.widgets.option_list import Option
+from textual.widgets.selection_list import Selection
+
+from tui_assistant.engines.base import AssistantInfo, AssistantSettings, Engine
+from tui_assistant.errors import AppError, NotFoundError
+from tui_assistant.ui.sanitize import clean_text, one_line
+from tui_assistant.ui.screens.dialogs import ConfirmDialog
+
+if TYPE_CHECKING:
+    from tui_assistant.backend import Connection
+    from tui_assistant.store import SavedThread
+    from tui_assistant.ui.app import TuiAssistantApp
+    from tui_assistant.ui.widgets.thread_list import ThreadList
+
+BUILTIN_TOOLS = ("code_interpreter", "file_search")
+
+
+@dataclass(frozen=True)
+class AssistantEdit:
+    """What the editor returns."""
+
+    name: str
+    model: str
+    instructions: str
+    tools: tuple[dict, ...]
+    temperature: float | None
+
+
+def function_name(tool: dict) -> str:
+    return str((tool.get("function") or {}).get("name", "")) if tool.get("type") == "function" \
+        else ""
+
+
+def tools_summary(info: AssistantInfo) -> str:
+    parts = [t.replace("_", " ") for t in info.tools if t != "function"]
+    if info.function_names:
+        parts.append("functions: " + ", ".join(info.function_names))
+    return " · ".join(parts)
+
+
+class AssistantEditor(ModalScreen[AssistantEdit | None]):
+    """Create or edit an assistant. Returns the edit, or ``None`` if cancelled."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", tooltip="Close without saving",
+                id="assistant-editor.cancel"),
+        Binding("ctrl+s", "save", "Save", tooltip="Save the assistant",
+                id="assistant-editor.save"),
+    ]
+
+    def __init__(
+        self,
+        settings: AssistantSettings | None,
+        registered: Sequence[dict],
+        *,
+        default_model: str = "",
+    ) -> None:
+        super().__init__(classes="dialog-screen")
+        self.settings = settings
+        self.registered = {function_name(t): dict(t) for t in registered if function_name(t)}
+        self.default_model = default_model
+        existing = settings.tools if settings else ()
+        self.existing = list(existing)
+        self.existing_functions = {function_name(t): t for t in existing if function_name(t)}
+
+    def compose(self) -> ComposeResult:
+        s = self.settings
+        names = sorted(set(self.registered) | set(self.existing_functions))
+        selections = []
+        for name in names:
+            label = Text(name, "bold")
+            if name in self.registered:
+                description = (self.registered[name].get("function") or {}).get("description", "")
+                if description:
+                    label.append("  " + one_line(str(description), 50), "dim")
+            else:
+                label.append("  (the assistant has it; not registered in this client)",
+                             "dim italic")
+            selections.append(Selection(label, name, name in self.existing_functions, id=name))
+        kinds = {t.get("type") for t in self.existing}
+        with Vertical(id="dialog"):
+            yield Label("Edit the assistant" if s else "Create an assistant", id="title")
+            fields = VerticalScroll(id="fields")
+            fields.can_focus = False  # tab goes from field to field, not to the scroller
+            with fields:
+                yield Label("Name")
+                yield Input(value=s.name if s else "", placeholder="e.g. Research helper",
+                            id="name")
+                yield Label("Model")
+                yield Input(value=s.model if s else self.default_model,
+                            placeholder="e.g. gpt-4o", id="model")
+                yield Label("Instructions")
+                yield TextArea(s.instructions if s else "", id="instructions", soft_wrap=True,
+                               tab_behavior="focus")
+                yield Label("Tools")
+                yield Checkbox("Code interpreter", "code_interpreter" in kinds,
+                               id="code_interpreter")
+                yield Checkbox("File search", "file_search" in kinds, id="file_search")
+                if selections:
+                    yield Label("Functions (space toggles)", classes="sub")
+                    yield SelectionList[str](*selections, id="functions")
+                else:
+                    yield Label("No functions are registered in this client.", classes="sub")
+                yield Label("Temperature (0–2, empty: the endpoint's default)")
+                yield Input(
+                    value="" if not s or s.temperature is None else f"{s.temperature:g}",
+                    placeholder="e.g. 0.7", id="temperature",
+                )
+            yield Label("", id="error")
+            with Horizontal(id="buttons"):
+                yield Button("Save" if s else "Create", variant="primary", id="save")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
+    def _fail(self, message: str, field: str) -> None:
+        self.query_one("#error", Label).update(message)
+        self.query_one(f"#{field}").focus()
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        name = self.query_one("#name", Input).value.strip()
+        model = self.query_one("#model", Input).value.strip()
+        instructions = self.query_one("#instructions", TextArea).text.strip()
+        raw_temperature = self.query_one("#temperature", Input).value.strip()
+        if not model:
+            self._fail("A model name is needed.", "model")
+            return
+        temperature: float | None = None
+        if raw_temperature:
+            try:
+                temperature = float(raw_temperature)
+            except ValueError:
+                temperature = -1.0
+            if not 0.0 <= temperature <= 2.0:
+                self._fail("Temperature is a number from 0 to 2 (or empty).", "temperature")
+                return
+        tools: list[dict] = []
+        for kind in BUILTIN_TOOLS:
+            if self.query_one(f"#{kind}", Checkbox).value:
+                kept = next((t for t in self.existing if t.get("type") == kind), None)
+                tools.append(dict(kept) if kept else {"type": kind})
+        chosen = self.query("#functions")
+        selected = list(chosen.first(SelectionList).selected) if chosen else []
+        for function in selected:
+            definition = self.registered.get(function) or self.existing_functions.get(function)
+            if definition:
+                tools.append(dict(definition))
+        # Tool types this editor does not know are kept as they are.
+        tools += [dict(t) for t in self.existing
+                  if t.get("type") not in (*BUILTIN_TOOLS, "function")]
+        self.dismiss(AssistantEdit(name or "Assistant", model, instructions, tuple(tools),
+                                   temperature))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class AssistantsScreen(ModalScreen[AssistantInfo | None]):
+    """The endpoint's assistants; returns the one to use, or ``None``.
+
+    | Key | Action |
+    | --- | --- |
+    | enter | use the highlighted assistant for this thread |
+    | n | create an assistant |
+    | e | edit the highlighted assistant |
+    | delete | delete it (asks first) |
+    | escape | close |
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close", tooltip="Close the list", id="assistants.close"),
+        Binding("n", "create", "New", tooltip="Create an assistant", id="assistants.new"),
+        Binding("e", "edit", "Edit", tooltip="Edit the highlighted assistant",
+                id="assistants.edit"),
+        Binding("delete", "delete", "Delete", tooltip="Delete the highlighted assistant",
+                id="assistants.delete"),
+    ]
+
+    def __init__(
+        self,
+        engine: Engine,
+        current: str | None,
+        registered: Callable[[], Sequence[dict]],
+        *,
+        default_model: str = "",
+    ) -> None:
+        super().__init__(classes="dialog-screen")
+        self.engine = engine
+        self.current = current
+        self.registered = registered
+        self.default_model = default_model
+        self.assistants: list[AssistantInfo] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Assistants", id="title")
+            yield OptionList(id="assistants")
+            yield Label("", id="status")
+            yield Label("enter use for this thread · n new · e edit · delete · esc close",
+                        id="keys")
+
+    @property
+    def options(self) -> OptionList:
+        return self.query_one("#assistants", OptionList)
+
+    def on_mount(self) -> None:
+        self.options.focus()
+        self.reload()
+
+    def _status(self, text: str) -> None:
+        self.query_one("#status", Label).update(Text(clean_text(text)))
+
+    @work(exclusive=True, group="assistants-list", exit_on_error=False,
+          description="Listing assistants")
+    async def reload(self, highlight: str | None = None) -> None:
+        try:
+            self.assistants = await self.engine.list_assistants()
+        except AppError as error:
+            self._status(f"{error.title}: {error.message}")
+            return
+        options = self.options
+        keep = highlight or (self.highlighted.id if self.highlighted else self.current)
+        options.clear_options()
+        for assistant in self.assistants:
+            prompt = Text("● " if assistant.id == self.current else "  ", "bold")
+            prompt.append(one_line(assistant.label, 40), "bold")
+            prompt.append(f"  {one_line(assistant.model, 30)}", "dim")
+            summary = tools_summary(assistant)
+            if summary:
+                prompt.append(f"  {one_line(summary, 50)}", "dim italic")
+            if assistant.instructions:
+                prompt.append("\n    " + one_line(assistant.instructions, 70), "dim")
+            options.add_option(Option(prompt, id=assistant.id))
+        if not self.assistants:
+            self._status("This endpoint has no assistants: press n to create one.")
+            return
+        index = next((i for i, a in enumerate(self.assistants) if a.id == keep), 0)
+        options.highlighted = index
+
+    @property
+    def highlighted(self) -> AssistantInfo | None:
+        index = self.options.highlighted
+        if index is None or not 0 <= index < len(self.assistants):
+            return None
+        return self.assistants[index]
+
+    @on(OptionList.OptionSelected, "#assistants")
+    def use(self, event: OptionList.OptionSelected) -> None:
+        chosen = next((a for a in self.assistants if a.id == event.option.id), None)
+        if chosen is not None:
+            self.dismiss(chosen)
+
+    @work(exclusive=True, group="assistants-edit", exit_on_error=False,
+          description="Creating an assistant")
+    async def action_create(self) -> None:
+        edit = await self.app.push_screen_wait(
+            AssistantEditor(None, self.registered(), default_model=self.default_model)
+        )
+        if edit is None:
+            return
+        try:
+            created = await self.engine.create_assistant(
+                name=edit.name, model=edit.model, instructions=edit.instructions,
+                tools=edit.tools,
+            )
+            if edit.temperature is not None:
+                created = await self.engine.update_assistant(
+                    created.id, name=edit.name, model=edit.model,
+                    instructions=edit.instructions, tools=edit.tools,
+                    temperature=edit.temperature,
+                )
+        except AppError as error:
+            self._status(f"Not created — {error.message}")
+            return
+        self._status(f"Created {created.label}.")
+        self.notify(f"Created the assistant {one_line(created.label, 40)}.")
+        self.reload(highlight=created.id)
+
+    @work(exclusive=True, group="assistants-edit", exit_on_error=False,
+          description="Editing an assistant")
+    async def action_edit(self) -> None:
+        target = self.highlighted
+        if target is None:
+            return
+        try:
+            settings = await self.engine.assistant_settings(target.id)
+        except AppError as error:
+            self._status(f"{error.title}: {error.message}")
+            return
+        edit = await self.app.push_screen_wait(
+            AssistantEditor(settings, self.registered(), default_model=self.default_model)
+        )
+        if edit is None:
+            return
+        try:
+            updated = await self.engine.update_assistant(
+                target.id, name=edit.name, model=edit.model, instructions=edit.instructions,
+                tools=edit.tools, temperature=edit.temperature,
+            )
+        except AppError as error:
+            self._status(f"Not saved — {error.message}")
+            return
+        self._status(f"Saved {updated.label}.")
+        self.notify(f"Saved the assistant {one_line(updated.label, 40)}.")
+        self.reload(highlight=updated.id)
+
+    @work(exclusive=True, group="assistants-edit", exit_on_error=False,
+          description="Deleting an assistant")
+    async def action_delete(self) -> None:
+        target = self.highlighted
+        if target is None:
+            return
+        confirmed = await self.app.push_screen_wait(
+            ConfirmDialog(
+                f"Delete the assistant “{one_line(target.label, 40)}”?",
+                "It is deleted on the endpoint for every client. Threads that used it stay, "
+                "but need another assistant to continue.",
+                confirm="Delete", danger=True,
+            )
+        )
+        if not confirmed:
+            return
+        try:
+            await self.engine.delete_assistant(target.id)
+        except NotFoundError:
+            pass
+        except AppError as error:
+            self._status(f"Not deleted — {error.message}")
+            return
+        self._status(f"Deleted {target.label}.")
+        self.notify(f"Deleted the assistant {one_line(target.label, 40)}.")
+        self.reload()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class AssistantActions(Screen[None]):
+    """The main screen's assistant management (a mixin of ``MainScreen``)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f5", "manage_assistants", "Assistants", id="assistant.manage", show=False,
+                tooltip="List, create, edit and delete assistants; switch this thread's"),
+    ]
+
+    if TYPE_CHECKING:
+        connection: Connection | None
+        assistant: AssistantInfo | None
+        current: SavedThread | None
+
+        @property
+        def tui(self) -> TuiAssistantApp: ...
+
+        @property
+        def endpoint(self) -> str: ...
+
+        @property
+        def threads(self) -> ThreadList: ...
+
+        def set_assistant(self, assistant: AssistantInfo) -> None: ...
+
+        async def choose_assistant(self, *, initial: bool) -> None: ...
+
+        def refresh_threads(self) -> None: ...
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.known_assistants: dict[str, AssistantInfo] = {}
+        """Assistants by id, as last listed."""
+
+    def registered_functions(self) -> list[dict]:
+        """Definitions of the functions this client can run (the tool registry's)."""
+        from tui_assistant.tools import ToolRegistry, build_registry
+
+        controller = getattr(self, "tools", None)  # the tools pane's controller, if any
+        registry = getattr(controller, "registry", None)
+        if isinstance(registry, ToolRegistry):
+            return registry.definitions()
+        settings = self.tui.settings
+        registry, _ = build_registry(
+            allowed_dir=settings.allowed_dir,
+            modules=getattr(settings, "tool_modules", ()),
+            approval_required=getattr(settings, "approval_required", ()),
+            entry_points=getattr(settings, "tool_entry_points", True),
+        )
+        return registry.definitions()
+
+    def remember_assistants(self, assistants: Sequence[AssistantInfo]) -> None:
+        """Keep the id → assistant map (and the names the thread list shows)."""
+        self.known_assistants = {a.id: a for a in assistants}
+        self.threads.set_assistant_names({a.id: a.label for a in assistants})
+
+    @work(exclusive=True, group="assistant-names", exit_on_error=False,
+          description="Listing assistants")
+    async def refresh_assistant_names(self) -> None:
+        if self.connection is None:
+            return
+        try:
+            assistants = await self.connection.engine.list_assistants()
+        except AppError:
+            return
+        self.remember_assistants(assistants)
+        if self.assistant is not None and self.assistant.id in self.known_assistants:
+            fresh = self.known_assistants[self.assistant.id]
+            if fresh != self.assistant:
+                self.set_assistant(fresh)
+
+    def record_thread_assistant(self) -> None:
+        """Make the current thread talk to the current assistant from now on."""
+        if self.current is None or self.assistant is None:
+            return
+        if self.current.assistant_id == self.assistant.id:
+            return
+        store = self.tui.store
+        store.set_assistant(self.endpoint, self.current.thread_id, self.assistant.id)
+        self.current = store.get_thread(self.endpoint, self.current.thread_id) or self.current
+        self.refresh_threads()
+
+    def follow_thread_assistant(self, thread: SavedThread) -> None:
+        """Opening a thread switches to the assistant it talks to, when that is known."""
+        found = self.known_assistants.get(thread.assistant_id)
+        if found is not None and (self.assistant is None or self.assistant.id != found.id):
+            self.set_assistant(found)
+
+    @work(exclusive=True, group="assistant", exit_on_error=False,
+          description="Managing assistants")
+    async def action_manage_assistants(self) -> None:
+        if self.connection is None:
+            self.notify("Not connected to an endpoint yet.", severity="warning")
+            return
+        engine = self.connection.engine
+        chosen = await self.app.push_screen_wait(
+            AssistantsScreen(
+                engine,
+                self.assistant.id if self.assistant else None,
+                self.registered_functions,
+                default_model=self.assistant.model if self.assistant else "",
+            )
+        )
+        try:
+            assistants = await engine.list_assistants()
+        except AppError:
+            assistants = list(self.known_assistants.values())
+        self.remember_assistants(assistants)
+        if chosen is not None:
+            chosen = self.known_assistants.get(chosen.id, chosen)
+            self.set_assistant(chosen)
+            self.record_thread_assistant()
+            if self.current is not None:
+                self.notify(f"This thread now talks to {one_line(chosen.label, 40)}.")
+            return
+        if self.assistant is not None:
+            fresh = self.known_assistants.get(self.assistant.id)
+            if fresh is None:
+                # The assistant in use was deleted: choose another (or create one).
+                self.assistant = None
+                await self.choose_assistant(initial=True)
+            elif fresh != self.assistant:
+                self.set_assistant(fresh)
