@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 LOCAL_LABEL = "built-in local server · offline demo model"
 LOCAL_HINT = (
-    "Offline demo: nothing leaves this machine. For a real endpoint run "
-    "tui-assistant --base-url URL (key from OPENAI_API_KEY) or --profile NAME; see --help."
+    "Offline demo; nothing leaves this machine. Real endpoint: tui-assistant --base-url URL "
+    "or --profile NAME"
 )
 LOCAL_API_KEY = "local"
 """The local server accepts any key on loopback; the SDK insists on having one."""

@@ -21,11 +21,15 @@ _ESCAPES = re.compile(
     """,
     re.VERBOSE,
 )
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""C0 (but tab and newline), DEL, C1, and the bidirectional embedding, override and
+isolate controls, which could make text read differently from what it is ("Trojan
+Source"). Right-to-left text itself, marks (U+200E/F) and joiners (emoji) are kept."""
 
 
 def clean_text(text: str) -> str:
-    """Remove escape sequences and control characters; keep newlines and tabs."""
+    """Remove escape sequences and control characters (including bidirectional
+    overrides); keep newlines and tabs."""
     if "\x1b" in text:
         text = _ESCAPES.sub("", text)
     text = text.replace("\r\n", "\n")

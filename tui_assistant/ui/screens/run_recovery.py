@@ -162,6 +162,8 @@ class RunRecovery(Screen[None]):
         """Thread id -> how its last run ended, when F9 may run it again."""
         self._draft_timer = None
         self._draft_text = ""
+        self._draft_saved: str | None = None
+        """The draft as last read or written (nothing is written when it is unchanged)."""
         self._known_runs: set[str] = set()
 
     def known_runs(self, thread_id: str) -> set[str]:
@@ -188,6 +190,7 @@ class RunRecovery(Screen[None]):
             draft = self.tui.store.get_state(self._draft_key)
         except AppError:
             return
+        self._draft_saved = draft
         if draft and not self.composer.text.strip():
             self.composer.restore(draft)
             self.activity.add("info", "restored the unsent text of the last session")
@@ -202,13 +205,23 @@ class RunRecovery(Screen[None]):
     def on_unmount(self) -> None:
         if self._draft_timer is not None:  # typed less than a second before quitting
             self._draft_timer.stop()
-            self.save_draft()
+            if self._draft_value() != self._draft_saved:
+                self._write_draft(self._draft_value())
 
-    def save_draft(self) -> None:
+    def _draft_value(self) -> str | None:
+        return self._draft_text if self._draft_text.strip() else None
+
+    async def save_draft(self) -> None:
+        """Write the composer's text, off the event loop (a write waits for the disk)."""
         self._draft_timer = None
-        text = self._draft_text
+        value = self._draft_value()
+        if value != self._draft_saved:
+            self._draft_saved = value
+            await asyncio.to_thread(self._write_draft, value)
+
+    def _write_draft(self, value: str | None) -> None:
         try:
-            self.tui.store.set_state(self._draft_key, text if text.strip() else None)
+            self.tui.store.set_state(self._draft_key, value)
         except AppError:
             pass  # the store reports its own trouble; a draft is best effort
 
