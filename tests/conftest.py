@@ -69,6 +69,26 @@ def local_server(start_server: Any) -> Any:
     return start_server()
 
 
+# --- the scripted wire server ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wire_server() -> Any:
+    """A scripted Assistants endpoint (``test_engine_wire.WireServer``), one per module."""
+    from test_engine_wire import WireServer
+
+    server = WireServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def wire(wire_server: Any) -> Any:
+    """The module's wire server with its routes and recorded requests cleared."""
+    wire_server.reset()
+    return wire_server
+
+
 # --- schema checking ------------------------------------------------------------------
 
 

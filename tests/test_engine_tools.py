@@ -79,19 +79,6 @@ async def test_file_round_trip(local_server: Any, tmp_path: Path):
     assert not target.with_name("copy.csv.part").exists()
 
 
-@pytest.fixture(scope="module")
-def wire_server():
-    server = WireServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def wire(wire_server: WireServer) -> WireServer:
-    wire_server.reset()
-    return wire_server
-
-
 @pytest.fixture
 async def engine(wire: WireServer):
     engine = AssistantsEngine(wire.base_url, "test")

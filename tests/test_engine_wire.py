@@ -434,19 +434,6 @@ CANCEL = r"/threads/thread_1/runs/run_1/cancel"
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def wire_server():
-    server = WireServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def wire(wire_server: WireServer) -> WireServer:
-    wire_server.reset()
-    return wire_server
-
-
 @pytest.fixture
 async def engine(wire: WireServer):
     engine = AssistantsEngine(wire.base_url, API_KEY, headers={"X-Tenant": "t-1"})

@@ -229,11 +229,15 @@ class MainScreen(ThreadActions, AssistantActions, RunRecovery):
             self.header.hint = LOCAL_HINT
         self.activity.add("ok", f"connected to {self.connection.label}")
         await self.choose_assistant(initial=True)
+        # The thread shown while connecting gets its history from the endpoint. Taken
+        # before ``ready`` is set: a message sent the moment the endpoint is ready may
+        # create a new thread, whose reply must not race a history reload.
+        shown_while_connecting = self.current
         self.header.status = "ready"
         self.ready.set()
         self.refresh_assistant_names()
-        if self.current is not None:
-            self.load_history(self.current)
+        if shown_while_connecting is not None:
+            self.load_history(shown_while_connecting)
         self.open_requested_thread()
 
     async def choose_assistant(self, *, initial: bool) -> None:
