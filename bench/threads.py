@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import startup  # bench/startup.py: the same first-frame launch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,29 +38,6 @@ WORDS = (
     "osprey recipe letter lawyer lease bicycle repair guitar chords travel lisbon"
 ).split()
 
-FIRST_FRAME_CHILD = r"""
-import asyncio, json, sys, time
-sys.path.insert(0, ROOT)
-from tui_assistant.config import load_settings, resolve_profile
-from tui_assistant import paths
-from tui_assistant.store import Store
-from tui_assistant.ui.app import TuiAssistantApp
-
-settings = load_settings()
-profile = resolve_profile(settings)
-store = Store.open(paths.store_path())
-app = TuiAssistantApp(settings=settings, profile=profile, store=store)
-first = []
-original = app._display
-def display(screen, renderable):
-    if renderable is not None and not first:
-        first.append(time.time())
-        app.call_later(app.exit)
-    original(screen, renderable)
-app._display = display
-asyncio.run(app.run_async(headless=True, size=(120, 40)))
-print(json.dumps({"first_frame": first[0] if first else None}))
-"""
 
 
 def fill(home: Path, count: int) -> None:
@@ -84,15 +61,8 @@ def fill(home: Path, count: int) -> None:
 
 
 def first_frame(home: Path) -> float:
-    env = dict(os.environ, TUI_ASSISTANT_HOME=str(home))
-    started = time.time()
-    out = subprocess.run(
-        [sys.executable, "-c", f"ROOT = {str(ROOT)!r}\n" + FIRST_FRAME_CHILD],
-        env=env, capture_output=True, text=True, timeout=120, cwd=ROOT,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])["first_frame"] - started
+    """Seconds from launching a fresh process to the app's first frame (as startup.py)."""
+    return startup.measure(home)
 
 
 async def filter_latency(home: Path, count: int, query: str) -> tuple[list[float], list[float]]:
