@@ -327,7 +327,8 @@ def test_delete_removes_the_thread_and_its_messages(db_path: Path, store: Store)
     assert store.cached_messages(EP, "keep")[0].text == "yo"
 
 
-def test_ten_thousand_threads_list_quickly(db_path: Path) -> None:
+def test_ten_thousand_threads_list_in_order_through_the_index(db_path: Path) -> None:
+    # The time it takes is measured by bench/threads.py, not asserted here.
     with Store.open(db_path) as store:
         rows = [
             (EP, f"thread_{i:05d}", "asst", f"Thread {i}", float(i), float(i), "", int(i % 97 == 0))
@@ -339,13 +340,10 @@ def test_ten_thousand_threads_list_quickly(db_path: Path) -> None:
                 " last_used, preview, pinned) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-        started = time.perf_counter()
         threads = store.list_threads(EP)
-        elapsed = time.perf_counter() - started
         assert len(threads) == 10_000
         assert threads[0].pinned and threads[0].thread_id == "thread_09991"
         assert not threads[104].pinned and threads[104].thread_id == "thread_09999"
-        assert elapsed < 0.5, elapsed
         plan = " ".join(
             str(row)
             for row in store._db.execute(
@@ -355,10 +353,10 @@ def test_ten_thousand_threads_list_quickly(db_path: Path) -> None:
             )
         )
         assert "threads_recent" in plan
-        started = time.perf_counter()
         store.add_thread(EP, "thread_new", "asst")
         store.touch(EP, "thread_new", preview="hi")
-        assert time.perf_counter() - started < 0.5
+        # The newest activity comes right after the 104 pinned threads.
+        assert store.list_threads(EP)[104].thread_id == "thread_new"
 
 
 # --- Cached messages --------------------------------------------------------------------

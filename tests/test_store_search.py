@@ -138,19 +138,17 @@ def test_search_is_per_endpoint_and_includes_archived_threads(store: Store) -> N
     assert hit.archived
 
 
-def test_search_of_many_messages_is_fast(store: Store) -> None:
-    import time
-
+def test_search_over_many_threads_ranks_and_limits(store: Store) -> None:
+    # How fast this is goes in bench/threads.py; here, that the answer is right.
     for t in range(200):
         store.add_thread(EP, f"t{t}", "a", f"Thread {t}")
         store.cache_messages(EP, f"t{t}", [
             CachedMessage(f"m{t}_{i}", "user", f"message {i} of thread {t} about topic{t % 7}", i)
             for i in range(25)
         ])
-    started = time.perf_counter()
     found = store.search_messages(EP, "topic3 thread", limit=50)
     assert len(found) == 50
-    assert time.perf_counter() - started < 0.2
+    assert {hit.thread_id for hit in found} <= {f"t{t}" for t in range(200) if t % 7 == 3}
 
 
 # --- runs and usage ------------------------------------------------------------------

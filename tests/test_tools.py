@@ -342,12 +342,24 @@ async def test_a_local_function_runs_and_its_output_is_submitted(start_server: A
 
 
 async def test_parallel_calls_run_concurrently_and_are_submitted_together(start_server: Any):
+    # Each call waits until all three are running: run one after another, the first
+    # would give up waiting and say so in its output.
+    import threading
+
+    all_started = threading.Barrier(3, timeout=5)
+
     def slow(label: str) -> str:
-        time.sleep(0.4)
+        try:
+            all_started.wait()
+        except threading.BrokenBarrierError:
+            return f"{label} ran alone"
         return label
 
     async def slower(label: str) -> str:
-        await asyncio.sleep(0.4)
+        try:
+            await asyncio.to_thread(all_started.wait)
+        except threading.BrokenBarrierError:
+            return f"{label} ran alone"
         return label.upper()
 
     registry = registry_with(
@@ -358,12 +370,9 @@ async def test_parallel_calls_run_concurrently_and_are_submitted_together(start_
         [("slow", {"label": "a"}), ("slower", {"label": "b"}), ("slow", {"label": "c"})]
     )
     server = start_server(model=model)
-    started = time.monotonic()
     events, runner, _, _ = await run_turn(server, {"registry": registry})
-    elapsed = time.monotonic() - started
-    assert model.outputs() == ["a", "B", "c"]  # in call order
+    assert model.outputs() == ["a", "B", "c"]  # in call order, and all three ran together
     assert len(model.contexts) == 2  # one submission carried all three outputs
-    assert elapsed < 1.0, f"the calls ran one after another ({elapsed:.2f} s)"
     (action,) = [e for e in events if isinstance(e, ev.ActionRequired)]
     assert len(action.calls) == 3
 
@@ -372,12 +381,18 @@ async def test_errors_time_outs_and_bad_arguments_become_error_outputs(start_ser
     def explode() -> str:
         raise RuntimeError("the disk is on fire")
 
+    import threading
+
+    release = threading.Event()  # the sync sleeper runs until the test lets it go
+    finished = threading.Event()
+
     def sleepy() -> str:
-        time.sleep(1.5)
+        release.wait(30)
+        finished.set()
         return "too late"
 
     async def sleepy_async() -> str:
-        await asyncio.sleep(5)
+        await asyncio.sleep(30)
         return "too late"
 
     registry = registry_with(
@@ -395,11 +410,13 @@ async def test_errors_time_outs_and_bad_arguments_become_error_outputs(start_ser
             ("calculate", {"expression": "1/0"}),
         ]
     )
-    started = time.monotonic()
-    events, runner, _, _ = await run_turn(
-        start_server(model=model), {"registry": registry, "timeout": 0.3}
-    )
-    assert time.monotonic() - started < 1.4  # nobody waited for the sleepers
+    try:
+        events, runner, _, _ = await run_turn(
+            start_server(model=model), {"registry": registry, "timeout": 0.3}
+        )
+        assert not finished.is_set()  # the turn did not wait for the sync sleeper
+    finally:
+        release.set()
     assert model.outputs() == [
         {"error": "explode failed: RuntimeError: the disk is on fire"},
         {"error": "sleepy did not finish within 0.2 s and was abandoned."},
