@@ -8,17 +8,30 @@ block by block (see ``markdown_blocks``); user text is shown as typed.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region, Size
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widget import Widget
 
 from tui_assistant.ui.markdown_blocks import BlockRenderer, plain_lines
 
 ROLE_LABELS = {"user": "you", "assistant": "assistant"}
+
+GROWTH_INTERVAL = 0.25
+"""Least seconds between two growths of a streaming message's height.
+
+Every new line of a streaming reply means a layout pass and, with the conversation
+anchored to the bottom, a repaint of the whole visible conversation. Text keeps arriving
+on every flush (``conversation.FLUSH_INTERVAL``); new lines are let in with the first
+flush at least this long after the previous growth, so the view scrolls in calm steps
+(about three a second) and a paced reply costs far less CPU. If the stream pauses, held
+lines come in on their own shortly after; a finished message shows whole at once.
+"""
 
 
 class MessageView(Widget):
@@ -68,6 +81,14 @@ class MessageView(Widget):
         self._lines: list[Strip] = []
         self._painted: dict[int, tuple[Strip, Style, Strip]] = {}
         """Line index -> (source strip, style, strip as painted): repaints reuse it."""
+        self._label_key: tuple | None = None
+        self._label_strip: Strip | None = None
+        self._line_style: Style | None = None
+        """The widget's style, looked up once per render pass (see ``render_lines``)."""
+        self._height_cap: int | None = None
+        """While set, the height shown (lines beyond it wait for the next growth)."""
+        self._last_growth = 0.0
+        self._growth_timer: Timer | None = None
         self._version = 0
 
     # -- content -------------------------------------------------------------------
@@ -106,6 +127,7 @@ class MessageView(Widget):
                 self._plain = text
         self.remove_class("-streaming")
         self._changed()
+        self._grow()  # the final text is shown whole, at once
 
     def set_note(self, note: str, *, failed: bool = False) -> None:
         """Show a short status note beside the label (``cancelled``, ``not sent``, ...)."""
@@ -118,19 +140,58 @@ class MessageView(Widget):
         self._version += 1
         width = self.content_size.width
         if not (width and self.is_mounted and self._cache_key and self._cache_key[0] == width):
+            self._height_cap = None
             self.refresh(layout=True)
             return
+        shown = self._shown_height()
         old = self._lines
         new = self._render_all(width)
         first = 0
         for first, (before, after) in enumerate(zip(old, new, strict=False)):  # noqa: B007
-            if before is not after:
+            if before is not after and before != after:
                 break
+            new[first] = before  # the same line: keep the strip its painted copy is for
         else:
             first = min(len(old), len(new))
-        height = max(len(old), len(new)) - first
+        if len(new) > shown and self.has_class("-streaming"):
+            wait = self._last_growth + GROWTH_INTERVAL - time.monotonic()
+            if wait > 0:
+                # Too soon to grow again: repaint what is shown, let the rest in with a
+                # later flush (so growing costs no frame of its own), or after a pause.
+                self._height_cap = shown
+                if first < shown:
+                    self.refresh(Region(0, first, width, shown - first))
+                if self._growth_timer is None:
+                    self._growth_timer = self.set_timer(wait + GROWTH_INTERVAL, self._grow)
+                return
+            self._last_growth = time.monotonic()
+            if self._growth_timer is not None:
+                self._growth_timer.stop()
+                self._growth_timer = None
+        self._height_cap = None
+        first = min(first, shown)  # lines held back so far are new on screen
+        height = max(shown, len(new)) - first
         if height > 0:
-            self.refresh(Region(0, first, width, height), layout=len(new) != len(old))
+            self.refresh(Region(0, first, width, height), layout=len(new) != shown)
+
+    def _shown_height(self) -> int:
+        lines = len(self._lines)
+        return lines if self._height_cap is None else min(self._height_cap, lines)
+
+    def _grow(self) -> None:
+        """Show every line now (the growth timer fired, or the message is complete)."""
+        if self._growth_timer is not None:
+            self._growth_timer.stop()
+            self._growth_timer = None
+        if self._height_cap is None:
+            return
+        shown, self._height_cap = self._height_cap, None
+        self._last_growth = time.monotonic()
+        width = self.content_size.width
+        if width and len(self._lines) != shown:
+            first = min(shown, len(self._lines))
+            height = abs(len(self._lines) - shown)
+            self.refresh(Region(0, first, width, height), layout=True)
 
     # -- rendering ------------------------------------------------------------------
 
@@ -142,13 +203,21 @@ class MessageView(Widget):
             label.append("  " + self.note, "italic dim")
         return label
 
+    def _label_line(self, width: int) -> Strip:
+        key = (width, self.role, self.created_at, self.note)
+        if self._label_strip is None or key != self._label_key:
+            console = self.app.console
+            options = console.options.update_width(width)
+            self._label_strip = Strip(console.render_lines(self._label(), options, pad=False)[0])
+            self._label_key = key
+        return self._label_strip
+
     def _render_all(self, width: int) -> list[Strip]:
         key = (width, self._version)
         if self._cache_key == key:
             return self._lines
         console = self.app.console
-        options = console.options.update_width(width)
-        lines = [Strip(console.render_lines(self._label(), options, pad=False)[0])]
+        lines = [self._label_line(width)]
         if self._markdown:
             body = self._get_renderer().lines(width)
         else:
@@ -171,12 +240,23 @@ class MessageView(Widget):
         return super()._size_updated(size, virtual_size, container_size, layout=False)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self._render_all(width)) if width else 1
+        if not width:
+            return 1
+        lines = len(self._render_all(width))
+        return lines if self._height_cap is None else min(self._height_cap, lines)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # ``rich_style`` walks every ancestor's styles; one lookup serves the whole pass.
+        # Keeping the previous object while it is equal lets ``_painted`` hit.
+        style = self.rich_style
+        if style != self._line_style:
+            self._line_style = style
+        return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         width = self.content_size.width
         lines = self._render_all(width)
-        style = self.rich_style
+        style = self._line_style if self._line_style is not None else self.rich_style
         if y >= len(lines):
             return Strip.blank(width, style)
         source = lines[y]
