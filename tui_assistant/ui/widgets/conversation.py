@@ -14,10 +14,12 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.message import Message
+from textual.scrollbar import ScrollBar
 from textual.widgets import Static
 
 from tui_assistant.engines.base import ThreadMessage
 from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.ui.widgets.lean_scrollbar import lean_vertical_scrollbar
 from tui_assistant.ui.widgets.message_view import MessageView
 
 FLUSH_INTERVAL = 1 / 10
@@ -83,6 +85,10 @@ class Conversation(VerticalScroll):
         self._streaming: dict[str, MessageView] = {}
         self._pending: dict[str, list[str]] = {}
         self._timer = None
+
+    @property
+    def vertical_scrollbar(self) -> ScrollBar:
+        return lean_vertical_scrollbar(self)  # repainted on every line a reply grows by
 
     def _size_updated(
         self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
