@@ -622,6 +622,11 @@ class MainScreen(ThreadActions, AssistantActions, RunRecovery):
         self, live: LiveRun, event: RunEvent, user_view: MessageView | None = None
     ) -> None:
         shown = self._showing(live.thread_id)
+        if type(event) is TextDelta:  # the hot path: a hundred a second while a reply streams
+            live.text += event.text
+            if shown:
+                self.conversation.feed(event.message_id, event.text)
+            return
         log = self.activity.add
         await self.tools.on_event(live, event)
         match event:
@@ -640,10 +645,6 @@ class MainScreen(ThreadActions, AssistantActions, RunRecovery):
                 live.status = "streaming"
                 if shown:
                     await self.conversation.start_reply(message_id, time.time())
-            case TextDelta(message_id=message_id, text=text):
-                live.text += text
-                if shown:
-                    self.conversation.feed(message_id, text)
             case MessageCompleted(message_id=message_id, text=text, status=status):
                 live.text = text
                 self.cache_streamed(live.thread_id, message_id, text)
