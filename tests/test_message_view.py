@@ -81,3 +81,18 @@ async def test_messages_that_are_not_streaming_grow_at_once(
         view.append("\nthird line")
         await pilot.pause()
         assert view.size.height == 4
+
+
+async def test_a_large_burst_is_handed_over_without_waiting_for_the_timer() -> None:
+    from tui_assistant.ui.widgets.conversation import FLUSH_CHARS
+
+    app = OneConversation()
+    async with app.run_test(size=(60, 30)) as pilot:
+        conversation = app.query_one(Conversation)
+        view = await conversation.start_reply("msg_1", time.time())
+        await pilot.pause()
+        conversation.feed("msg_1", "small ")
+        assert view.text == ""  # a few words wait for the next flush
+        burst = "word " * (FLUSH_CHARS // 5)
+        conversation.feed("msg_1", burst)
+        assert view.text == "small " + burst  # no await in between: no timer has run

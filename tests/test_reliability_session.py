@@ -43,9 +43,9 @@ async def answer(event: ev.ActionRequired) -> list[ev.ToolOutput]:
 class Turn:
     """One thread on the local server, and what the session said about it."""
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Any, **engine_options: Any) -> None:
         self.server = server
-        self.engine = AssistantsEngine(server.base_url, "test")
+        self.engine = AssistantsEngine(server.base_url, "test", **engine_options)
         self.notes: list[str] = []
         self.session = Session(
             self.engine,
@@ -122,6 +122,22 @@ async def test_stream_faults_show_the_reply_once_from_one_run(turn: Turn, kind: 
             "checking the run" in turn.notes[0]
         )
     assert turn.session.active_run is None
+
+
+@pytest.mark.parametrize("stage", ["first", "submit"])
+async def test_a_stream_silent_too_long_is_left_and_the_run_followed(start_server, stage: str):
+    # The server stops writing the stream for a minute while the run goes on; the engine
+    # gives a stream half a second of silence.
+    turn = await Turn(start_server(), stream_silence=0.5).start()
+    try:
+        turn.server.faults.stall(60, on=stage, after_events=2)
+        transcript = await turn.send()
+        assert transcript.status == "completed"
+        assert REPLY_PART in completed_once(transcript)
+        assert await turn.runs() == ["completed"]
+        assert len(turn.notes) == 1 and "sent nothing for 0.5 s" in turn.notes[0]
+    finally:
+        await turn.close()
 
 
 async def test_a_cut_before_the_run_is_named_finds_it_with_runs_list(turn: Turn):

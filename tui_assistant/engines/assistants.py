@@ -90,6 +90,10 @@ __all__ = ["AssistantsEngine", "message_text", "silence_deprecations"]
 
 DEFAULT_TIMEOUT = httpx2.Timeout(600, connect=5)
 PROBE_TIMEOUT = httpx2.Timeout(15, connect=5)
+STREAM_SILENCE = 120.0
+"""Seconds a run stream may send nothing before it counts as broken off. The run is then
+followed by polling (``StreamInterrupted``), so a stalled stream costs two minutes, not
+the ten of the general read timeout."""
 
 _TOOL_KINDS = ("function", "code_interpreter", "file_search")
 _ACTIVE_RUN = re.compile(r"already has an active run|while a run\b.*\bis active", re.I | re.S)
@@ -694,6 +698,7 @@ class AssistantsEngine:
         *,
         headers: dict[str, str] | None = None,
         label: str | None = None,
+        stream_silence: float = STREAM_SILENCE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
@@ -716,6 +721,10 @@ class AssistantsEngine:
         )
         # POSTs that start or continue a run must never be retried (no idempotency key).
         self._once = self._client.with_options(max_retries=0)
+        self._stream_silence = stream_silence
+        self._streams = self._once.with_options(
+            timeout=httpx2.Timeout(DEFAULT_TIMEOUT.read, connect=5, read=stream_silence)
+        )
         self._probe = self._client.with_options(max_retries=0, timeout=PROBE_TIMEOUT)
         self._api_key = api_key or ""
         self._runs: dict[str, _RunState] = {}
@@ -921,6 +930,13 @@ class AssistantsEngine:
                     raw = await anext(stream)
                 except StopAsyncIteration:
                     break
+                except openai.APITimeoutError:
+                    broken = StreamInterrupted(
+                        f"{self._where} sent nothing for {self._stream_silence:g} s during "
+                        "the run.",
+                        run_id=state.run_id,
+                    )
+                    break
                 except openai.APIConnectionError as exc:
                     broken = StreamInterrupted(
                         f"The connection to {self._where} broke off during the run "
@@ -976,7 +992,7 @@ class AssistantsEngine:
             extra["additional_messages"] = [message]
         with self._errors(f"Thread {thread_id}"):
             stream = await RawEventStream.open(
-                self._once.beta.threads.runs.with_streaming_response.create(
+                self._streams.beta.threads.runs.with_streaming_response.create(
                     thread_id,
                     assistant_id=assistant_id,
                     stream=True,
@@ -993,7 +1009,7 @@ class AssistantsEngine:
         await self._ready()
         with self._errors(f"Run {run_id}"):
             stream = await RawEventStream.open(
-                self._once.beta.threads.runs.with_streaming_response.submit_tool_outputs(
+                self._streams.beta.threads.runs.with_streaming_response.submit_tool_outputs(
                     run_id,
                     thread_id=thread_id,
                     tool_outputs=[

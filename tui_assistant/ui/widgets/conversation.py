@@ -25,6 +25,11 @@ from tui_assistant.ui.widgets.message_view import MessageView
 FLUSH_INTERVAL = 1 / 10
 """Seconds between hand-overs of buffered text to the screen (100 ms)."""
 
+FLUSH_CHARS = 1_200
+"""Buffered characters that are handed over at once, without waiting for the timer. A
+fast stream then renders in bounded pieces as it arrives, and the piece left for the
+end of the reply (which the user waits for) stays small."""
+
 
 class Notice(Static):
     """A one-paragraph notice in the conversation (an error, or how to get started)."""
@@ -84,6 +89,7 @@ class Conversation(VerticalScroll):
         self.loading_older = False
         self._streaming: dict[str, MessageView] = {}
         self._pending: dict[str, list[str]] = {}
+        self._pending_chars = 0
         self._timer = None
 
     @property
@@ -123,6 +129,7 @@ class Conversation(VerticalScroll):
         """Replace everything with ``messages`` (oldest first) and scroll to the end."""
         self._streaming.clear()
         self._pending.clear()
+        self._pending_chars = 0
         self.has_more = has_more
         self.loading_older = False
         views = [self._view_for(m) for m in messages]
@@ -202,7 +209,10 @@ class Conversation(VerticalScroll):
     def feed(self, message_id: str, text: str) -> None:
         """Buffer a delta; it reaches the screen on the next flush."""
         self._pending.setdefault(message_id, []).append(text)
-        if self._timer is not None:
+        self._pending_chars += len(text)
+        if self._pending_chars >= FLUSH_CHARS:
+            self.flush()
+        elif self._timer is not None:
             self._timer.resume()
 
     def flush(self) -> None:
@@ -212,6 +222,7 @@ class Conversation(VerticalScroll):
                 self._timer.pause()
             return
         pending, self._pending = self._pending, {}
+        self._pending_chars = 0
         for message_id, pieces in pending.items():
             view = self._streaming.get(message_id)
             if view is not None:
