@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from textual._compositor import ChopsUpdate
+from textual._compositor import ChopsUpdate, LayoutUpdate
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.geometry import Region
@@ -106,3 +106,30 @@ async def test_lean_bar_follows_scrolling_and_hover_on_screen() -> None:
             assert any(
                 bar.y <= y < bar.bottom and x1 <= bar.x < x2 for y, x1, x2 in sent
             ), f"#{scroller.id}'s bar was not redrawn"
+
+
+async def test_lean_bar_is_redrawn_in_a_new_theme() -> None:
+    app = Pair(300)
+    async with app.run_test(size=(60, 20)) as pilot:
+        lean = app.query_one("#lean", VerticalScroll)
+        stock = app.query_one("#stock", VerticalScroll)
+        bar = lean.vertical_scrollbar.region
+        sent: list[tuple[int, int, int]] = []
+        display = app._display
+
+        def record(screen, update):  # a theme change redraws the whole screen at once
+            if isinstance(update, ChopsUpdate):
+                sent.extend(update.spans)
+            elif isinstance(update, LayoutUpdate):
+                region = update.region
+                sent.extend((y, region.x, region.right) for y in range(region.y, region.bottom))
+            display(screen, update)
+
+        app._display = record
+        before = column(lean.vertical_scrollbar)
+        app.theme = "textual-light" if app.current_theme.dark else "textual-dark"
+        await pilot.pause()
+        await pilot.pause()
+        assert column(lean.vertical_scrollbar) != before
+        assert column(lean.vertical_scrollbar) == column(stock.vertical_scrollbar)
+        assert any(bar.y <= y < bar.bottom and x1 <= bar.x < x2 for y, x1, x2 in sent)
