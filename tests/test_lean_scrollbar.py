@@ -39,6 +39,29 @@ class Pair(App):
         return [Static(f"line {i}") for i in range(self.lines)]
 
 
+def record_redrawn_rows(app: App) -> list[tuple[int, int, int]]:
+    """From now on, collect the (y, x1, x2) spans of every update sent to the terminal."""
+    sent: list[tuple[int, int, int]] = []
+    display = app._display
+
+    def record(screen, update):
+        if isinstance(update, ChopsUpdate):
+            sent.extend(update.spans)
+        elif isinstance(update, LayoutUpdate):  # a whole-screen update, as a theme change
+            region = update.region
+            sent.extend((y, region.x, region.right) for y in range(region.y, region.bottom))
+        display(screen, update)
+
+    app._display = record
+    return sent
+
+
+def redrawn(bar: ScrollBar, sent: list[tuple[int, int, int]]) -> bool:
+    """Whether any of the ``sent`` spans covers the bar's column."""
+    region = bar.region
+    return any(region.y <= y < region.bottom and x1 <= region.x < x2 for y, x1, x2 in sent)
+
+
 def column(bar: ScrollBar) -> list[tuple[str, object]]:
     """What ``bar`` draws: per line, its text and style."""
     strips = bar.render_lines(Region(0, 0, *bar.size))
@@ -85,15 +108,7 @@ async def test_lean_bar_follows_scrolling_and_hover_on_screen() -> None:
         # still be repainted.
         # Hovering changes only the bar's colours: no layout, no scroll. The bar must
         # still be sent to the terminal again.
-        sent: list[tuple[int, int, int]] = []
-        display = app._display
-
-        def record(screen, update):
-            if isinstance(update, ChopsUpdate):
-                sent.extend(update.spans)
-            display(screen, update)
-
-        app._display = record
+        sent = record_redrawn_rows(app)
         before = on_screen(lean)
         for scroller in (stock, lean):
             scroller.vertical_scrollbar.mouse_over = True
@@ -102,10 +117,7 @@ async def test_lean_bar_follows_scrolling_and_hover_on_screen() -> None:
         assert on_screen(lean) != before
         assert on_screen(lean) == on_screen(stock)
         for scroller in (stock, lean):
-            bar = scroller.vertical_scrollbar.region
-            assert any(
-                bar.y <= y < bar.bottom and x1 <= bar.x < x2 for y, x1, x2 in sent
-            ), f"#{scroller.id}'s bar was not redrawn"
+            assert redrawn(scroller.vertical_scrollbar, sent), f"#{scroller.id}'s bar"
 
 
 async def test_lean_bar_is_redrawn_in_a_new_theme() -> None:
@@ -113,23 +125,11 @@ async def test_lean_bar_is_redrawn_in_a_new_theme() -> None:
     async with app.run_test(size=(60, 20)) as pilot:
         lean = app.query_one("#lean", VerticalScroll)
         stock = app.query_one("#stock", VerticalScroll)
-        bar = lean.vertical_scrollbar.region
-        sent: list[tuple[int, int, int]] = []
-        display = app._display
-
-        def record(screen, update):  # a theme change redraws the whole screen at once
-            if isinstance(update, ChopsUpdate):
-                sent.extend(update.spans)
-            elif isinstance(update, LayoutUpdate):
-                region = update.region
-                sent.extend((y, region.x, region.right) for y in range(region.y, region.bottom))
-            display(screen, update)
-
-        app._display = record
+        sent = record_redrawn_rows(app)
         before = column(lean.vertical_scrollbar)
         app.theme = "textual-light" if app.current_theme.dark else "textual-dark"
         await pilot.pause()
         await pilot.pause()
         assert column(lean.vertical_scrollbar) != before
         assert column(lean.vertical_scrollbar) == column(stock.vertical_scrollbar)
-        assert any(bar.y <= y < bar.bottom and x1 <= bar.x < x2 for y, x1, x2 in sent)
+        assert redrawn(lean.vertical_scrollbar, sent)
