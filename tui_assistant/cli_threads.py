@@ -129,21 +129,9 @@ def _open_store() -> Store:
 # --- threads ---------------------------------------------------------------------------------
 
 
-def _ago(when: float, now: float) -> str:
-    seconds = max(0.0, now - when)
-    if seconds < 60:
-        return "just now"
-    for size, unit in ((86400 * 7, "w"), (86400, "d"), (3600, "h"), (60, "m")):
-        if seconds >= size:
-            if unit == "w" and seconds >= 8 * 7 * 86400:
-                return time.strftime("%Y-%m-%d", time.localtime(when))
-            return f"{int(seconds // size)}{unit} ago"
-    return "just now"  # pragma: no cover
-
-
 def _list_threads(args: argparse.Namespace, settings: Settings) -> int:
     profile = _profile(args, settings)
-    from tui_assistant.store import one_line
+    from tui_assistant.text import one_line, relative_time
 
     store = _open_store()
     try:
@@ -158,15 +146,10 @@ def _list_threads(args: argparse.Namespace, settings: Settings) -> int:
     width = max(len(t.thread_id) for t in saved)
     for thread in saved:
         flags = ("pinned " if thread.pinned else "") + ("archived " if thread.archived else "")
-        title = one_line(_printable(thread.title), 80)
-        print(f"{thread.thread_id:<{width}}  {_ago(thread.last_used, now):>10}  {flags}{title}")
+        title = one_line(thread.title, 80)
+        when = relative_time(thread.last_used, now)
+        print(f"{thread.thread_id:<{width}}  {when:>10}  {flags}{title}")
     return 0
-
-
-def _printable(text: str) -> str:
-    """Text without control characters or escape sequences, safe to print to a terminal."""
-    text = re.sub(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)?|\x1b.?", "", text)
-    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", "", text)
 
 
 # --- open ------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui_assistant.errors import StoreError
+from tui_assistant.text import one_line
 
 __all__ = [
     "MIGRATIONS",
@@ -47,7 +48,6 @@ __all__ = [
     "SearchHit",
     "Store",
     "ThreadUsage",
-    "one_line",
     "title_from_text",
 ]
 
@@ -216,20 +216,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 # --- Text helpers -----------------------------------------------------------------------
-
-
-def one_line(text: str, max_len: int) -> str:
-    """``text`` with all whitespace runs made single spaces, cut to ``max_len`` with '…'."""
-    line = " ".join(text.split())
-    if len(line) <= max_len:
-        return line
-    if max_len <= 1:
-        return "…"[:max_len]
-    cut = line[: max_len - 1]
-    space = cut.rfind(" ")
-    if space >= max_len // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.-") + "…"
 
 
 _MARKDOWN_LEAD = re.compile(r"^(?:[#>]+\s*|[-*+]\s+)+")

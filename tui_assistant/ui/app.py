@@ -21,9 +21,9 @@ from tui_assistant.backend import Connection, connect
 from tui_assistant.config import Profile, Settings
 from tui_assistant.errors import AppError
 from tui_assistant.store import Store
+from tui_assistant.text import clean_text
 from tui_assistant.ui.commands import ThreadCommands
 from tui_assistant.ui.keys import restore_alt_digits
-from tui_assistant.ui.sanitize import clean_text
 from tui_assistant.ui.screens.help import HelpScreen, key_rows
 from tui_assistant.ui.screens.main import MainScreen
 

@@ -6,7 +6,7 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from tui_assistant.ui.sanitize import one_line
+from tui_assistant.text import one_line
 
 
 class ThreadCommands(Provider):

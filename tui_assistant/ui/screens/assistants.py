@@ -28,7 +28,7 @@ from textual.widgets.selection_list import Selection
 
 from tui_assistant.engines.base import AssistantInfo, AssistantSettings, Engine
 from tui_assistant.errors import AppError, NotFoundError
-from tui_assistant.ui.sanitize import clean_text, one_line
+from tui_assistant.text import clean_text, one_line
 from tui_assistant.ui.screens.dialogs import ConfirmDialog
 
 if TYPE_CHECKING:

@@ -37,7 +37,7 @@ from tui_assistant.events import (
 )
 from tui_assistant.session import Session
 from tui_assistant.store import CachedMessage, SavedThread, title_from_text
-from tui_assistant.ui.sanitize import one_line, preview
+from tui_assistant.text import one_line, preview
 from tui_assistant.ui.screens.assistant_form import AssistantDraft, AssistantForm
 from tui_assistant.ui.screens.assistant_picker import AssistantPicker
 from tui_assistant.ui.screens.assistants import AssistantActions

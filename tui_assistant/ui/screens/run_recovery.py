@@ -39,7 +39,7 @@ from textual.widgets import Button, Label, TextArea
 
 from tui_assistant.errors import ActiveRunError, AppError
 from tui_assistant.events import TERMINAL_STATUSES, RunCompleted, RunEvent, RunFailed
-from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.text import clean_text
 
 if TYPE_CHECKING:
     from tui_assistant.backend import Connection

@@ -34,7 +34,7 @@ from tui_assistant.export import (
     write_export,
 )
 from tui_assistant.store import CachedMessage, SavedThread, title_from_text
-from tui_assistant.ui.sanitize import one_line
+from tui_assistant.text import one_line
 from tui_assistant.ui.screens.dialogs import ConfirmDialog, ExportDialog, TextPrompt
 from tui_assistant.ui.screens.search import SearchScreen
 from tui_assistant.ui.widgets.extra_instructions import ExtraInstructions

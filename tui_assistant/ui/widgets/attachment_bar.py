@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
-from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.text import clean_text
 
 __all__ = ["AttachmentBar"]
 

@@ -18,7 +18,7 @@ from textual.scrollbar import ScrollBar
 from textual.widgets import Static
 
 from tui_assistant.engines.base import ThreadMessage
-from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.text import clean_text
 from tui_assistant.ui.widgets.lean_scrollbar import lean_vertical_scrollbar
 from tui_assistant.ui.widgets.message_view import MessageView
 

@@ -36,7 +36,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from tui_assistant.events import FileSearchResult
-from tui_assistant.ui.sanitize import clean_text, one_line
+from tui_assistant.text import clean_text, one_line
 from tui_assistant.ui.widgets.image_preview import ImagePreview
 
 __all__ = ["ActivityLine", "CallState", "ToolActivity", "ToolEntry"]
