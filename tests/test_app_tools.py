@@ -155,7 +155,7 @@ async def test_unknown_function_is_answered_in_the_modal(store, start_server):
         assert dialog.request.arguments_text == '{\n  "city": "Oslo"\n}'
         countdown = str(dialog.query_one("#countdown").render())
         assert countdown.startswith(("the run expires in 9:", "the run expires in 10:"))
-        state = screen.activity.state(dialog.request.call.call_id)
+        state = screen.activity.record(dialog.request.call.call_id)
         assert state is not None and state.status == "waiting"
         await pilot.press(*"sunny", "enter", *"12 C")  # Enter is a newline here
         await pilot.press("ctrl+s")
@@ -458,8 +458,8 @@ async def test_code_interpreter_file_search_citations_and_downloads(
         screen = await ready(pilot)
         await say(pilot, "analyse")
         # The code streams into the pane while the call runs.
-        await wait_for(pilot, lambda: screen.activity.state("call_ci") is not None, "the call")
-        ci = screen.activity.state("call_ci")
+        await wait_for(pilot, lambda: screen.activity.record("call_ci") is not None, "the call")
+        ci = screen.activity.record("call_ci")
         await wait_for(pilot, lambda: ci.input == "import matplotlib\n", "the first code piece")
         assert ci.status == "running"
         assert wire.loop is not None
@@ -479,7 +479,7 @@ async def test_code_interpreter_file_search_citations_and_downloads(
         await pilot.pause(0.2)
         assert "print(6 * 7)" in plain(entry.query_one(".entry-input"))
 
-        search = screen.activity.state("call_fs")
+        search = screen.activity.record("call_fs")
         assert [(r.file_name, r.score) for r in search.results] == [
             ("notes.md", 0.875), ("plan.txt", 0.5)
         ]

@@ -26,16 +26,20 @@ user passed in as an async callback.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from tui_assistant.errors import ActiveRunError, AppError, EngineError, NotFoundError
 from tui_assistant.events import (
     TERMINAL_STATUSES,
     ActionRequired,
+    Annotation,
     MessageCompleted,
     MessageStarted,
     RunCompleted,
@@ -47,15 +51,18 @@ from tui_assistant.events import (
     ToolOutput,
     Usage,
 )
+from tui_assistant.files import FileRef, footnote, image_path, safe_filename
 from tui_assistant.session import Session
 from tui_assistant.store import CachedMessage, SavedThread, ThreadUsage, title_from_text
 from tui_assistant.text import preview
+from tui_assistant.tool_calls import ToolCallRecord
 
 if TYPE_CHECKING:
     from tui_assistant.config import Profile, Settings
     from tui_assistant.engines.base import AssistantInfo, Engine, MessagePage, ThreadMessage
     from tui_assistant.export import ThreadExport
     from tui_assistant.store import Store
+    from tui_assistant.tools import CallResult, HumanAnswer, HumanRequest, ToolRegistry
 
 __all__ = [
     "BusyAnswer",
@@ -69,9 +76,17 @@ __all__ = [
 
 HISTORY_PAGE = 50
 """Messages fetched per history page (the newest page first, older ones on scroll)."""
+HISTORY_RUNS = 20
+"""How many of a thread's newest runs its tool history is read from."""
+RUN_STATUS_POLL = 2.0
+"""Seconds between checks of a paused run's status while the user is asked."""
 
-ActionHandler = Callable[[ActionRequired], Awaitable[Sequence[ToolOutput]]]
 RecoveryNote = Callable[[str, str], None]
+
+AskHuman = Callable[[str, "HumanRequest"], Awaitable["HumanAnswer"]]
+"""``(thread_id, request)``: asks the user about a function call (approve, or answer)."""
+ToolResult = Callable[[str, "CallResult"], None]
+"""``(thread_id, result)``: told the output submitted for each function call."""
 
 BusyAnswer = Literal["follow", "cancel", "keep"]
 AskBusy = Callable[[str, str, bool], Awaitable[BusyAnswer]]
@@ -133,6 +148,23 @@ class Resolution:
     reason: str = ""
 
 
+class Attachment(Protocol):
+    """A local file to upload with the next message, for these tools."""
+
+    path: Path
+    tools: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryCall:
+    """A tool call read back from a run step, and where it belongs in the conversation:
+    before the first of ``reply_ids`` that is shown, else by ``created_at``."""
+
+    record: ToolCallRecord
+    reply_ids: tuple[str, ...]
+    created_at: float
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A message ready to run: the thread it goes to and its uploaded attachments."""
@@ -166,9 +198,18 @@ class Workspace:
         """Context (thread id, or "" for a thread not created yet) -> unsent text."""
         self.retryable: dict[str, str] = {}
         """Thread id -> how its last run ended, when a retry may run it again."""
-        self.action_handler: ActionHandler | None = None
-        """Answers a paused run's function calls (the UI sets it: local tools, modals)."""
+        self.ask_human: AskHuman | None = None
+        """Asks the user about a function call (the UI sets it: the modals)."""
+        self.on_tool_result: ToolResult | None = None
+        """Told each function output submitted (the UI sets it: the tool pane)."""
         self.on_recovery = on_recovery
+        self._registry: ToolRegistry | None = None
+        self.registry_problems: list[str] = []
+        """Why plugins could not be loaded (read once by the UI)."""
+        self.file_names: dict[str, str] = {}
+        """File id -> file name, learned from the endpoint (kept across threads)."""
+        self.thread_files: dict[str, FileRef] = {}
+        """Files the open thread refers to (F8 downloads them)."""
         self._known_runs: set[str] = set()
         self._engine: Engine | None = None
         self.session: Session | None = None
@@ -196,12 +237,48 @@ class Workspace:
             raise NotReady("Not connected to an endpoint yet.")
         return self._engine
 
-    async def _on_action(self, event: ActionRequired) -> Sequence[ToolOutput]:
-        if self.action_handler is None:
-            from tui_assistant.session import no_local_functions
+    @property
+    def registry(self) -> ToolRegistry:
+        """The local functions (built on first use; plugin problems are kept)."""
+        if self._registry is None:
+            from tui_assistant.tools import build_registry
 
-            return await no_local_functions(event)
-        return await self.action_handler(event)
+            settings = self.settings
+            self._registry, problems = build_registry(
+                allowed_dir=settings.allowed_dir,
+                modules=settings.tool_modules,
+                approval_required=settings.approval_required,
+                entry_points=settings.tool_entry_points,
+            )
+            self.registry_problems = [str(p) for p in problems]
+        return self._registry
+
+    async def _on_action(self, event: ActionRequired) -> Sequence[ToolOutput]:
+        """A paused run's function calls: local functions, or the user (``ask_human``)."""
+        from tui_assistant.tools import ToolRunner
+
+        thread_id = event.thread_id
+        runner = ToolRunner(
+            self.registry,
+            ask=partial(self.ask_human, thread_id) if self.ask_human else None,
+            timeout=self.settings.tool_timeout,
+            cancel=partial(self._cancel_quietly, thread_id),
+            run_status=self._run_status,
+            poll_interval=RUN_STATUS_POLL,
+            on_result=partial(self.on_tool_result, thread_id) if self.on_tool_result else None,
+        )
+        return await runner(event)
+
+    async def _cancel_quietly(self, thread_id: str) -> None:
+        try:
+            await self.cancel(thread_id)
+        except AppError as error:
+            self._recovery(thread_id, f"could not cancel the run: {error.message}")
+
+    async def _run_status(self, thread_id: str, run_id: str) -> str:
+        if self._engine is None:
+            return "requires_action"
+        return (await self._engine.retrieve_run(thread_id, run_id)).status
 
     def _recovery(self, thread_id: str, text: str) -> None:
         if self.on_recovery is not None:
@@ -265,12 +342,14 @@ class Workspace:
     def open(self, thread: SavedThread) -> list[CachedMessage]:
         """Make ``thread`` the open one; its cached newest messages, to show at once."""
         self.current = thread
+        self.thread_files.clear()
         self.store.set_state(f"last_thread:{self.endpoint}", thread.thread_id)
         return self.cached(thread.thread_id)
 
     def new_thread(self) -> None:
         """Start afresh: the next message creates a thread."""
         self.current = None
+        self.thread_files.clear()
         self.store.set_state(f"last_thread:{self.endpoint}", "")
 
     def get_thread(self, thread_id: str) -> SavedThread | None:
@@ -367,6 +446,125 @@ class Workspace:
             return []
         self.cache(thread_id, page.messages)
         return list(page.messages)
+
+    # -- tool history, footnotes, files ------------------------------------------------------
+
+    async def tool_history(self, thread_id: str) -> list[HistoryCall]:
+        """The tool calls of the thread's newest runs, oldest first, from their run steps.
+
+        Raises ``NotSupportedError`` where the endpoint keeps no run steps."""
+        engine = self._require_engine()
+        runs = await engine.list_runs(thread_id, limit=HISTORY_RUNS)
+        semaphore = asyncio.Semaphore(4)
+
+        async def steps_of(run_id: str):
+            async with semaphore:
+                return await engine.list_run_steps(thread_id, run_id)
+
+        all_steps = await asyncio.gather(*(steps_of(run.id) for run in runs))
+        calls: list[HistoryCall] = []
+        for run, steps in zip(runs, all_steps, strict=True):
+            for index, step in enumerate(steps):
+                if step.type != "tool_calls":
+                    continue
+                replies = tuple(s.message_id for s in steps[index + 1:]
+                                if s.type == "message_creation" and s.message_id)
+                for call in step.tool_calls:
+                    if not call.call_id:
+                        continue
+                    record = ToolCallRecord.from_step(call, step, run.status)
+                    calls.append(HistoryCall(record, replies, step.created_at))
+                    self.note_images(record.images)
+        return calls
+
+    def note_images(self, file_ids: Sequence[str]) -> None:
+        for file_id in file_ids:
+            self.thread_files.setdefault(file_id, FileRef(file_id, "image", f"{file_id}.png"))
+
+    async def _learn_names(self, file_ids: Sequence[str]) -> None:
+        missing = [f for f in dict.fromkeys(file_ids) if f and f not in self.file_names]
+        if self._engine is None or not missing:
+            return
+        engine = self._engine
+
+        async def lookup(file_id: str) -> None:
+            try:
+                info = await engine.retrieve_file(file_id)
+            except EngineError:
+                return
+            if info.filename:
+                self.file_names[file_id] = info.filename
+
+        await asyncio.gather(*(lookup(f) for f in missing))
+
+    async def footnoted(self, text: str, annotations: Sequence[Annotation],
+                        images: Sequence[str] = ()) -> str:
+        """``text`` with numbered footnotes for its annotations; the files it refers to
+        are noted for F8."""
+        self.note_images(images)
+        if not annotations:
+            return text
+        await self._learn_names([a.file_id for a in annotations])
+        result = footnote(text, annotations, self.file_names)
+        for ref in result.refs:
+            if ref.file_id:
+                self.thread_files.setdefault(ref.file_id, ref)
+        return result.markdown()
+
+    async def with_footnotes(self, messages: Sequence[ThreadMessage]) -> list[ThreadMessage]:
+        """History messages with their annotations turned into footnotes."""
+        out = []
+        for message in messages:
+            if message.annotations or message.images:
+                text = await self.footnoted(message.text, message.annotations, message.images)
+                message = replace(message, text=text, annotations=())
+            out.append(message)
+        return out
+
+    async def save_image(self, file_id: str) -> Path:
+        """The image's local copy (under the data directory), downloaded if need be.
+        Raises ``AppError`` or ``OSError``."""
+        target = image_path(file_id)
+        if not target.exists():
+            await self._require_engine().download_file(file_id, str(target))
+        return target
+
+    async def upload(self, attachments: Sequence[Attachment]) -> list[dict]:
+        """Upload the files; the message ``attachments`` that refer to them."""
+        if not attachments:
+            return []
+        engine = self._require_engine()
+        uploaded = []
+        for attachment in attachments:
+            info = await engine.upload_file(str(attachment.path), purpose="assistants")
+            self.file_names[info.id] = info.filename or attachment.path.name
+            uploaded.append(
+                {"file_id": info.id, "tools": [{"type": tool} for tool in attachment.tools]}
+            )
+        return uploaded
+
+    async def download(self, files: Sequence[FileRef], folder: Path
+                       ) -> tuple[list[Path], list[tuple[FileRef, str]]]:
+        """Save ``files`` in ``folder`` (names made safe and unique); what was saved, and
+        what was not with the reason."""
+        engine = self._require_engine()
+        saved: list[Path] = []
+        failed: list[tuple[FileRef, str]] = []
+        used: set[str] = set()
+        for ref in files:
+            name = safe_filename(ref.name or ref.file_id, fallback=ref.file_id)
+            stem, dot, suffix = name.rpartition(".")
+            candidate, n = name, 1
+            while candidate in used or (folder / candidate).exists():
+                n += 1
+                candidate = f"{stem}-{n}.{suffix}" if dot else f"{name}-{n}"
+            used.add(candidate)
+            try:
+                saved.append(Path(await engine.download_file(ref.file_id,
+                                                             str(folder / candidate))))
+            except AppError as error:
+                failed.append((ref, error.message))
+        return saved, failed
 
     # -- export ----------------------------------------------------------------------------
 
