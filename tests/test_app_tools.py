@@ -16,6 +16,7 @@ import pytest
 from starlette.responses import JSONResponse, Response
 
 from tui_assistant import paths
+from tui_assistant import workspace as workspace_module
 from tui_assistant.backend import Connection, connect
 from tui_assistant.config import Profile, Settings, resolve_profile
 from tui_assistant.engines.assistants import AssistantsEngine
@@ -24,7 +25,6 @@ from tui_assistant.store import Store
 from tui_assistant.ui.app import TuiAssistantApp
 from tui_assistant.ui.screens.files import AttachFileScreen, FileDownloadScreen
 from tui_assistant.ui.screens.tool_call import FunctionCallScreen
-from tui_assistant.ui.tools_controller import ToolsController
 from tui_assistant.ui.widgets.attachment_bar import AttachmentBar
 from tui_assistant.ui.widgets.image_preview import ImagePreview
 from tui_assistant.ui.widgets.tool_marker import ToolMarker
@@ -213,7 +213,7 @@ async def test_escape_in_the_modal_cancels_the_run(store, start_server):
 
 
 async def test_run_expiring_while_the_modal_is_open(store, start_server, monkeypatch):
-    monkeypatch.setattr(ToolsController, "POLL_INTERVAL", 0.05)
+    monkeypatch.setattr(workspace_module, "RUN_STATUS_POLL", 0.05)
     model = CallingModel([("mystery", {})])
     server = start_server(model=model)
     app = tools_app(store, server)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -222,13 +221,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _silence_sdk_deprecations() -> None:
-    warnings.filterwarnings(
-        "ignore", message="The Assistants API is deprecated", category=DeprecationWarning
-    )
-    warnings.filterwarnings("ignore", message="deprecated$", category=DeprecationWarning)
-
-
 def _load(config: Path | None) -> Settings:
     if config is not None and not config.expanduser().exists():
         raise ConfigError(f"config file not found: {config}")
@@ -243,7 +235,6 @@ def _run_app(args: argparse.Namespace) -> int:
     profile = profile.with_key()
     store = Store.open(paths.store_path())
     try:
-        _silence_sdk_deprecations()
         from tui_assistant.ui.app import launch
 
         return launch(settings=settings, profile=profile, store=store)
@@ -256,7 +247,6 @@ def _run_server(args: argparse.Namespace) -> int:
     if delay is None:
         delay = _load(getattr(args, "config", None)).demo_token_delay
     db_path = args.db.expanduser() if args.db is not None else paths.server_db_path()
-    _silence_sdk_deprecations()
     from tui_assistant.server.runtime import serve
 
     return serve(

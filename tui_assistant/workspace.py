@@ -59,7 +59,13 @@ from tui_assistant.tool_calls import ToolCallRecord
 
 if TYPE_CHECKING:
     from tui_assistant.config import Profile, Settings
-    from tui_assistant.engines.base import AssistantInfo, Engine, MessagePage, ThreadMessage
+    from tui_assistant.engines.base import (
+        AssistantInfo,
+        AssistantSettings,
+        Engine,
+        MessagePage,
+        ThreadMessage,
+    )
     from tui_assistant.export import ThreadExport
     from tui_assistant.store import Store
     from tui_assistant.tools import CallResult, HumanAnswer, HumanRequest, ToolRegistry
@@ -71,6 +77,7 @@ __all__ = [
     "Resolution",
     "Turn",
     "Workspace",
+    "check_thread_id",
     "thread_usage_label",
 ]
 
@@ -572,17 +579,18 @@ class Workspace:
         found = self.known_assistants.get(assistant_id)
         return found.label if found is not None else ""
 
-    async def export(self, thread_id: str) -> tuple[ThreadExport, str]:
+    async def export(self, thread_id: str, *, offline_reason: str = "not connected"
+                     ) -> tuple[ThreadExport, str]:
         """The thread's export document, from the endpoint, or from the local cache when
-        the endpoint cannot give it (``reason`` then says why; ``""`` otherwise).
+        the endpoint cannot give it (the second value then says why; ``""`` otherwise).
 
-        Raises ``ExportError`` when neither has it."""
+        Raises ``AppError`` when neither has it (an unknown id, say)."""
         from tui_assistant.export import collect, from_cache
 
         saved = self.store.get_thread(self.endpoint, thread_id)
         assistant_id = saved.assistant_id if saved else ""
         name = self.assistant_name(assistant_id)
-        reason = "not connected"
+        reason = offline_reason
         if self._engine is not None:
             if assistant_id and not name:
                 try:
@@ -597,14 +605,13 @@ class Workspace:
                     last_used=saved.last_used if saved else 0.0,
                 )
                 return document, ""
-            except NotFoundError:
-                reason = "the endpoint no longer has this thread"
             except AppError as error:
                 if saved is None:
                     raise
-                reason = error.message
+                reason = ("the endpoint no longer has this thread"
+                          if isinstance(error, NotFoundError) else error.message)
         if saved is None:
-            raise NotReady("Not connected: the thread cannot be read.")
+            raise NotReady(f"Not connected ({reason}): the thread cannot be read.")
         return from_cache(self.store, self.endpoint, thread_id, assistant_name=name,
                           reason=reason), reason
 
@@ -645,6 +652,18 @@ class Workspace:
         created = await self._require_engine().create_assistant(**fields)
         self.known_assistants[created.id] = created
         return created
+
+    async def update_assistant(self, assistant_id: str, **fields) -> AssistantInfo:
+        updated = await self._require_engine().update_assistant(assistant_id, **fields)
+        self.known_assistants[updated.id] = updated
+        return updated
+
+    async def assistant_settings(self, assistant_id: str) -> AssistantSettings:
+        return await self._require_engine().assistant_settings(assistant_id)
+
+    async def delete_assistant(self, assistant_id: str) -> None:
+        await self._require_engine().delete_assistant(assistant_id)
+        self.known_assistants.pop(assistant_id, None)
 
     def record_thread_assistant(self) -> bool:
         """Make the open thread talk to the chosen assistant from now on (True if changed)."""
@@ -891,6 +910,18 @@ class Workspace:
             return False
         created = getattr(run, "created_at", 0.0) or 0.0
         return users[-1].created_at >= created - 5
+
+
+_THREAD_ID_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-"
+)
+
+
+def check_thread_id(value: str) -> str:
+    """Why ``value`` cannot be a thread id (``""`` when it can)."""
+    if not value or len(value) > 200 or not set(value) <= _THREAD_ID_CHARS:
+        return "That does not look like a thread id (for example thread_abc123)."
+    return ""
 
 
 def thread_usage_label(run_usage: Usage | None, total: ThreadUsage) -> str:

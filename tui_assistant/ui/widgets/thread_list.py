@@ -74,16 +74,6 @@ class ThreadList(ScrollView, can_focus=True):
                 id="threads.page-up", show=False),
         Binding("pagedown", "page_down", "Page down", tooltip="Move down a page",
                 id="threads.page-down", show=False),
-        Binding("delete", "screen.delete_thread", "Delete", id="threads.delete",
-                tooltip="Delete the highlighted thread (asks first)"),
-        Binding("a", "screen.archive_thread", "Archive", id="threads.archive",
-                tooltip="Archive or unarchive the highlighted thread"),
-        Binding("p", "screen.pin_thread", "Pin", id="threads.pin",
-                tooltip="Pin the highlighted thread to the top, or unpin it"),
-        Binding("A", "screen.toggle_archived", "Archived", id="threads.show-archived",
-                tooltip="Show or hide archived threads", show=False),
-        Binding("slash", "screen.filter_threads", "Filter", id="threads.filter-focus",
-                tooltip="Type to filter the thread list", show=False),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {

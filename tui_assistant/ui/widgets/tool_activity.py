@@ -208,7 +208,10 @@ class ToolEntry(Vertical):
             try:
                 import json
 
-                arguments = json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+                # Decoded escapes (\\u009b …) are cleaned again after formatting.
+                arguments = clean_text(
+                    json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+                )
                 body: RenderableType = Syntax(
                     arguments, "json", word_wrap=True, background_color="default",
                     theme="monokai" if self.app.current_theme.dark else "default",
