@@ -919,7 +919,7 @@ _THREAD_ID_CHARS = frozenset(
 
 def check_thread_id(value: str) -> str:
     """Why ``value`` cannot be a thread id (``""`` when it can)."""
-    if not value or len(value) > 200 or not set(value) <= _THREAD_ID_CHARS:
+    if len(value) > 200 or not set(value) <= _THREAD_ID_CHARS:
         return "That does not look like a thread id (for example thread_abc123)."
     return ""
 

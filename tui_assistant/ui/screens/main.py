@@ -37,7 +37,6 @@ from tui_assistant.events import (
     ToolCallCompleted,
     ToolCallStarted,
 )
-from tui_assistant.export import ExportError, default_filename, render, write_export
 from tui_assistant.files import open_externally
 from tui_assistant.store import CachedMessage, SavedThread
 from tui_assistant.text import one_line
@@ -47,7 +46,6 @@ from tui_assistant.ui.screens.active_run import ActiveRunDialog
 from tui_assistant.ui.screens.assistant_form import AssistantDraft, AssistantForm
 from tui_assistant.ui.screens.assistant_picker import AssistantPicker
 from tui_assistant.ui.screens.assistants import AssistantsScreen
-from tui_assistant.ui.screens.dialogs import ConfirmDialog, ExportDialog, TextPrompt
 from tui_assistant.ui.screens.files import AttachFileScreen, FileDownloadScreen
 from tui_assistant.ui.screens.search import SearchScreen
 from tui_assistant.ui.screens.tool_call import ask_in_modal
@@ -59,14 +57,13 @@ from tui_assistant.ui.widgets.message_view import MessageView
 from tui_assistant.ui.widgets.reading_conversation import ReadingConversation
 from tui_assistant.ui.widgets.status_header import StatusHeader
 from tui_assistant.ui.widgets.thread_list import ThreadList
-from tui_assistant.ui.widgets.threads_pane import ThreadsPane
+from tui_assistant.ui.widgets.threads_pane import LIST_HEAD, ThreadsPane
 from tui_assistant.ui.widgets.tool_activity import ToolActivity
 from tui_assistant.ui.widgets.tool_marker import ToolMarker
 from tui_assistant.workspace import (
     LiveRun,
     Turn,
     Workspace,
-    check_thread_id,
     thread_usage_label,
 )
 
@@ -74,8 +71,6 @@ if TYPE_CHECKING:
     from tui_assistant.backend import Connection
     from tui_assistant.tools import CallResult, HumanAnswer, HumanRequest
 
-FIRST_THREADS = 200
-"""Threads listed before the first frame; the rest follow right after it."""
 DRAFT_DELAY = 1.0
 """Seconds after the last keystroke before the composer's text is saved."""
 SEARCH_PAGES = 20
@@ -202,14 +197,14 @@ class MainScreen(Screen[None]):
             c("Rename thread", "Give the thread a new title", self.action_rename_thread,
               "thread.rename"),
             c("Delete thread", "Delete the thread here and on the endpoint",
-              self.action_delete_thread),
+              self.threads_pane.action_delete),
             c("Archive or unarchive thread", "Hide the thread from the list, or bring it back",
-              self.action_archive_thread),
+              self.threads_pane.action_archive),
             c("Pin or unpin thread", "Keep the thread at the top of the list",
-              self.action_pin_thread),
+              self.threads_pane.action_pin),
             c("Hide archived threads" if self.threads_pane.show_archived
               else "Show archived threads", "Toggle archived threads in the thread list",
-              self.action_toggle_archived),
+              self.threads_pane.action_toggle_archived),
             c("Filter threads", "Type to narrow the thread list", self.action_filter_threads,
               "thread.filter"),
             c("Search messages", "Full-text search of every saved thread",
@@ -219,7 +214,7 @@ class MainScreen(Screen[None]):
             c("Export thread as JSON", "Write the thread to a .json file",
               lambda: self.action_export_thread("json")),
             c("Open thread by id", "Adopt a thread created elsewhere",
-              self.action_open_thread_id),
+              self.threads_pane.action_open_by_id),
             c("Choose assistant", "Pick the assistant to talk to", self.action_pick_assistant,
               "assistant.pick"),
             c("Create assistant", "Create a new assistant on the endpoint",
@@ -248,7 +243,7 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusHeader()
         with Horizontal(id="panes"):
-            yield ThreadsPane(id="threads-pane")
+            yield ThreadsPane(self.workspace, id="threads-pane")
             with Vertical(id="conversation-pane", classes="pane"):
                 yield ReadingConversation(id="conversation")
                 yield AttachmentBar(id="attachments")
@@ -260,10 +255,10 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     async def on_mount(self) -> None:
-        saved, cached = self.workspace.restore(limit=FIRST_THREADS)
-        self.threads_pane.show(saved, self.current.thread_id if self.current else None)
-        if len(saved) >= FIRST_THREADS:
-            self.call_after_refresh(self.load_all_threads)
+        saved, cached = self.workspace.restore(limit=LIST_HEAD)
+        self.threads_pane.show(saved)
+        if len(saved) >= LIST_HEAD:  # the first screenful now, every thread right after
+            self.call_after_refresh(self.threads_pane.load_all)
         profile = self.workspace.profile
         self.header.endpoint = "local server" if profile.is_local else (profile.base_url or "")
         await self.conversation.show_history(
@@ -313,7 +308,7 @@ class MainScreen(Screen[None]):
             self.load_history(shown_while_connecting)
         if self.open_thread_id:
             thread_id, self.open_thread_id = self.open_thread_id, None
-            await self.adopt_thread(thread_id)
+            await self.threads_pane.adopt(thread_id)
 
     def _registry_problems(self) -> list[str]:
         _ = self.workspace.registry  # built now, so plugin problems are shown at once
@@ -368,7 +363,7 @@ class MainScreen(Screen[None]):
 
     def _use_thread_assistant(self) -> None:
         if self.workspace.record_thread_assistant():
-            self.reload_threads()
+            self.threads_pane.reload()
 
     @work(exclusive=True, group="assistant", exit_on_error=False, description="Choose assistant")
     async def action_pick_assistant(self) -> None:
@@ -420,38 +415,6 @@ class MainScreen(Screen[None]):
         return False
 
     # -- the thread list --------------------------------------------------------------------
-
-    def reload_threads(self, *, keep_highlight: bool = True) -> None:
-        """Re-read the thread list after a change. A long list shows its head at once
-        and the whole list a moment later, read off the event loop."""
-        pane = self.threads_pane
-        archived = pane.show_archived
-        open_id = self.current.thread_id if self.current else None
-        listed = self.threads.all_threads
-        if len(listed) < FIRST_THREADS:
-            pane.show(self.workspace.list_threads(include_archived=archived), open_id,
-                      keep_highlight=keep_highlight)
-            return
-        head = self.workspace.list_threads(include_archived=archived, limit=FIRST_THREADS)
-        ids = {t.thread_id for t in head}
-        pane.show(head + [t for t in listed if t.thread_id not in ids], open_id,
-                  keep_highlight=keep_highlight)
-        self.load_all_threads()
-
-    @work(exclusive=True, group="thread-list", exit_on_error=False,
-          description="Listing saved threads")
-    async def load_all_threads(self) -> None:
-        saved = await asyncio.to_thread(
-            self.workspace.list_threads, include_archived=self.threads_pane.show_archived
-        )
-        self.threads_pane.show(saved, self.current.thread_id if self.current else None,
-                               keep_highlight=True)
-
-    @on(ThreadsPane.ArchivedToggled)
-    def archived_toggled(self, event: ThreadsPane.ArchivedToggled) -> None:
-        self.reload_threads()
-        self.notify("Archived threads are shown." if event.shown
-                    else "Archived threads are hidden.")
 
     @on(ThreadList.Chosen)
     async def thread_chosen(self, event: ThreadList.Chosen) -> None:
@@ -600,152 +563,23 @@ class MainScreen(Screen[None]):
                 await self.conversation.mark_call(record, before=before)
             self._fetch_images(record.images)
 
-    # -- thread actions ----------------------------------------------------------------------
+    # -- thread actions (the thread pane does them; these keys work from anywhere) -------
 
-    def target_thread(self) -> SavedThread | None:
-        thread = self.threads_pane.target(self.current)
-        if thread is None:
-            self.notify("No thread is open or highlighted.", severity="warning")
-        return thread
+    def action_rename_thread(self) -> None:
+        self.threads_pane.action_rename()
 
-    @on(ThreadsPane.Requested)
-    def thread_requested(self, event: ThreadsPane.Requested) -> None:
-        if event.action == "delete":
-            self.delete_thread(event.thread)
-        elif event.action == "archive":
-            self.archive_thread(event.thread)
-        else:
-            self.pin_thread(event.thread)
+    def action_export_thread(self, fmt: str = "md") -> None:
+        self.threads_pane.action_export(fmt)
 
-    @work(exclusive=True, group="thread-actions", exit_on_error=False,
-          description="Renaming the thread")
-    async def action_rename_thread(self) -> None:
-        thread = self.target_thread()
-        if thread is None:
-            return
-        title = await self.app.push_screen_wait(
-            TextPrompt("Rename the thread", value=thread.title, action="Rename")
-        )
-        if title is None or title == thread.title:
-            return
-        fresh = self.workspace.rename(thread, title)
-        self.reload_threads()
-        self.notify(f"Renamed to “{_short(fresh.title if fresh else title)}”.")
-
-    def action_delete_thread(self) -> None:
-        thread = self.target_thread()
-        if thread is not None:
-            self.delete_thread(thread)
-
-    @work(exclusive=True, group="thread-actions", exit_on_error=False,
-          description="Deleting the thread")
-    async def delete_thread(self, thread: SavedThread) -> None:
-        if thread.thread_id in self.live:
-            self.notify("This thread has a run in progress: cancel it "
-                        f"({self.key('run.cancel')}) first.", severity="warning")
-            return
-        confirmed = await self.app.push_screen_wait(ConfirmDialog(
-            f"Delete “{_short(thread.title)}”?",
-            "The thread is deleted on the endpoint and removed from this machine. "
-            "This cannot be undone.", confirm="Delete", danger=True,
-        ))
-        if not confirmed:
-            return
-        problem = await self.workspace.delete_remote(thread)
-        if problem and not await self.app.push_screen_wait(ConfirmDialog(
-            "The endpoint did not delete the thread.",
-            f"{problem} Remove it from this machine anyway? It stays on the endpoint.",
-            confirm="Remove here", danger=True,
-        )):
-            return
-        was_open = self.workspace.is_showing(thread.thread_id)
-        self.workspace.forget(thread)
-        if was_open:
-            await self.action_new_thread()
-        self.reload_threads()
-        where = "from this machine" if problem else "on the endpoint and here"
-        self.notify(f"Deleted “{_short(thread.title)}” {where}.")
-
-    def action_archive_thread(self) -> None:
-        thread = self.target_thread()
-        if thread is not None:
-            self.archive_thread(thread)
-
-    def archive_thread(self, thread: SavedThread) -> None:
-        archived = not thread.archived
-        self.workspace.set_archived(thread, archived)
-        self.reload_threads()
-        hint = ""
-        if archived and not self.threads_pane.show_archived:
-            hint = " Show archived threads from the palette or with A in the list."
-        self.notify(f"{'Archived' if archived else 'Unarchived'} “{_short(thread.title)}”.{hint}")
-
-    def action_pin_thread(self) -> None:
-        thread = self.target_thread()
-        if thread is not None:
-            self.pin_thread(thread)
-
-    def pin_thread(self, thread: SavedThread) -> None:
-        pinned = not thread.pinned
-        self.workspace.set_pinned(thread, pinned)
-        self.reload_threads()
-        self.notify(f"{'Pinned' if pinned else 'Unpinned'} “{_short(thread.title)}”.")
-
-    def action_toggle_archived(self) -> None:
-        self.threads_pane.action_toggle_archived()
-
-    @work(exclusive=True, group="export", exit_on_error=False,
-          description="Exporting the thread")
-    async def action_export_thread(self, fmt: str = "md") -> None:
-        thread = self.target_thread()
-        if thread is None:
-            return
-        default = Path.cwd() / default_filename(thread.title, thread.thread_id, fmt)  # type: ignore[arg-type]
-        choice = await self.app.push_screen_wait(ExportDialog(thread.title, default, fmt))
-        if choice is None:
-            return
-        if choice.path.exists() and not await self.app.push_screen_wait(ConfirmDialog(
-            f"{choice.path} exists.", "Replace it with this export?", confirm="Replace",
-            danger=True,
-        )):
-            return
-        try:
-            document, reason = await self.workspace.export(thread.thread_id)
-            if reason:
-                self.notify(f"Exporting the local copy: {reason}", severity="warning")
-            text = render(document, choice.format, secrets=self.workspace.secrets())
-            written = await asyncio.to_thread(write_export, choice.path, text)
-        except (ExportError, AppError) as error:
-            self.notify(error.message, title=error.title, severity="error")
-            return
-        source = " from the local cache" if document.source == "cache" else ""
-        self.notify(f"Exported {len(document.messages)} messages{source} to {written}.",
-                    title="Exported")
-
-    @work(exclusive=True, group="thread-actions", exit_on_error=False,
-          description="Opening a thread by id")
-    async def action_open_thread_id(self) -> None:
-        thread_id = await self.app.push_screen_wait(TextPrompt(
-            "Open a thread by id", placeholder="thread_…",
-            detail="A thread created elsewhere (a script, another client). It is saved "
-            "to the list with its history.", action="Open", check=check_thread_id,
-        ))
-        if thread_id:
-            await self.adopt_thread(thread_id)
-
-    async def adopt_thread(self, thread_id: str) -> SavedThread | None:
-        """Save a thread that exists on the endpoint (unless saved already) and open it."""
-        try:
-            saved, added = await self.workspace.adopt(thread_id)
-        except AppError as error:
-            self.notify(error.message, title=f"Could not open {thread_id}", severity="error")
-            return None
-        if added:
-            self.notify(f"Saved “{_short(saved.title)}” to the thread list.")
-        self.reload_threads()
-        await self.open_thread(saved)
+    @on(ThreadsPane.OpenRequested)
+    async def thread_open_requested(self, event: ThreadsPane.OpenRequested) -> None:
+        await self.open_thread(event.thread)
         self.composer.focus()
-        return saved
+
+    @on(ThreadsPane.Deleted)
+    async def thread_deleted(self, event: ThreadsPane.Deleted) -> None:
+        if event.was_open:
+            await self.action_new_thread()
 
     # -- search ------------------------------------------------------------------------------
 
@@ -834,7 +668,7 @@ class MainScreen(Screen[None]):
             return
         thread = prepared.thread
         if prepared.created:
-            self.reload_threads()
+            self.threads_pane.reload()
             self.activity.add("info", f"thread {short_id(thread.thread_id)} saved")
         for attachment, uploaded in zip(attachments, prepared.attachments, strict=False):
             self.activity.add("info", f"uploaded {attachment.path.name} as "
@@ -866,7 +700,7 @@ class MainScreen(Screen[None]):
         live = turn.live
         thread_id = live.thread_id
         self.threads.running.add(thread_id)
-        self.reload_threads()
+        self.threads_pane.reload()
         busy: ActiveRunError | None = None
         try:
             async for event in turn:
@@ -884,7 +718,7 @@ class MainScreen(Screen[None]):
             if self.workspace.is_showing(thread_id):
                 self.conversation.end_streaming("cancelled" if live.status == "cancelled"
                                                 else "")
-            self.reload_threads()
+            self.threads_pane.reload()
             self.refresh_bindings()
             if live.run_id:
                 await self._sync_after_run(thread_id)
@@ -1291,10 +1125,6 @@ def short_id(object_id: str) -> str:
     """``run_abc…wxyz`` → ``run_…wxyz``: enough to tell runs apart in the log."""
     prefix, _, rest = object_id.partition("_")
     return f"{prefix}_…{rest[-6:]}" if len(rest) > 8 else object_id
-
-
-def _short(title: str, limit: int = 40) -> str:
-    return one_line(title, limit) or "Untitled"
 
 
 def _from_cache(message: CachedMessage) -> ThreadMessage:
