@@ -57,7 +57,10 @@ def chunk(
         ),
     }
     if usage is not None:
-        body["usage"] = {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}
+        body["usage"] = {
+            **usage,
+            "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"],
+        }
     return body
 
 
@@ -71,7 +74,9 @@ def text_chunks(
     out += [chunk({"content": w}) for w in words]
     out.append(chunk({}, finish))
     if usage is not None:
-        out.append(chunk(choices=False, usage={"prompt_tokens": usage[0], "completion_tokens": usage[1]}))
+        out.append(
+            chunk(choices=False, usage={"prompt_tokens": usage[0], "completion_tokens": usage[1]})
+        )
     return out
 
 
@@ -101,7 +106,10 @@ def call_chunks(
                 chunk(
                     {
                         "tool_calls": [
-                            {"index": index, "function": {"arguments": arguments[start : start + size]}}
+                            {
+                                "index": index,
+                                "function": {"arguments": arguments[start : start + size]},
+                            }
                         ]
                     }
                 )
@@ -137,8 +145,14 @@ class Reply:
 def error_reply(status: int, message: str, **headers: str) -> Reply:
     return Reply(
         status=status,
-        body={"error": {"message": message, "type": "invalid_request_error", "param": None,
-                        "code": None}},
+        body={
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        },
         headers=headers,
     )
 

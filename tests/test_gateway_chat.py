@@ -114,9 +114,7 @@ def test_usage_is_estimated_and_marked_when_the_upstream_sends_none(
     assert (run.usage.model_extra or {}).get("estimated") is True
 
 
-def test_default_assistant_and_models_come_from_the_upstream(
-    gateway: Any, upstream: Any
-) -> None:
+def test_default_assistant_and_models_come_from_the_upstream(gateway: Any, upstream: Any) -> None:
     server, client = gateway(model=None)
     assistants = client.beta.assistants.list().data
     assert len(assistants) == 1

@@ -42,7 +42,9 @@ def test_function_call_round_trip(gateway: Any, upstream: Any) -> None:
     ]
     assert upstream.requests[0]["tools"] == [WEATHER]
     run = client.beta.threads.runs.submit_tool_outputs_and_poll(
-        run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": "call_w1", "output": "sunny"}]
+        run_id=run.id,
+        thread_id=thread.id,
+        tool_outputs=[{"tool_call_id": "call_w1", "output": "sunny"}],
     )
     assert run.status == "completed", run.last_error
     second = upstream.requests[1]["messages"]
@@ -60,7 +62,10 @@ def test_parallel_calls_tool_choice_and_parallel_tool_calls_pass_through(
     server, client = gateway()
     upstream.script(
         call_chunks(
-            [("call_a", "get_weather", '{"city": "Oslo"}'), ("call_b", "get_weather", '{"city": "Rome"}')]
+            [
+                ("call_a", "get_weather", '{"city": "Oslo"}'),
+                ("call_b", "get_weather", '{"city": "Rome"}'),
+            ]
         ),
         text_chunks("Both done."),
     )

@@ -549,8 +549,7 @@ class ChatModel:
                 memory.no_tools = True
                 yield Notice(f"the model at {self.host} does not support tools; retried without")
                 yield (
-                    "> Note: this model does not support tools, so it answered without "
-                    "them.\n\n"
+                    "> Note: this model does not support tools, so it answered without them.\n\n"
                 )
                 continue
             rest = text_calls.finish()
@@ -568,11 +567,7 @@ class ChatModel:
                 yield Incomplete(INCOMPLETE_TOOL_ROUNDS)
                 return
             memory.rounds += 1
-            taken = {
-                c["id"]
-                for m in memory.messages
-                for c in m.get("tool_calls") or ()
-            }
+            taken = {c["id"] for m in memory.messages for c in m.get("tool_calls") or ()}
             for call in found:
                 if not call.id or call.id in taken:
                     call.id = new_call_id()
