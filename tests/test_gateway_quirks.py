@@ -168,8 +168,7 @@ def test_empty_arguments_become_an_empty_object(gateway: Any, upstream: Any) -> 
 
 def test_a_tool_call_element_written_into_the_content(gateway: Any, upstream: Any) -> None:
     text = (
-        'Let me check.<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}'
-        "</tool_call>"
+        'Let me check.<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
     )
     pieces = [text[i : i + 7] for i in range(0, len(text), 7)]
     chunks = [chunk({"content": p}) for p in pieces] + [chunk({}, "stop")]
