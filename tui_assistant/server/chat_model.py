@@ -527,7 +527,9 @@ class ChatModel:
             tools = self._tools(context, memory)
             body, dropped = self._request(context, memory, tools)
             if dropped:
-                yield Notice(f"{dropped} earlier message(s) left out to fit the context window")
+                yield Notice(
+                    f"{dropped} earlier message(s) left out to fit the context window", dropped
+                )
             reply = _Reply()
             calls = ToolCallAccumulator()
             text_calls = TextToolCalls()

@@ -220,6 +220,9 @@ class Notice:
     """A remark about the run for the log (e.g. how many messages were left out)."""
 
     text: str
+    left_out: int = 0
+    """Messages of the thread left out of the model's context to fit its window; the
+    server reports the count as ``truncation_strategy.left_out`` on the run."""
 
 
 class ModelError(Exception):

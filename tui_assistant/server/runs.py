@@ -455,6 +455,12 @@ class RunManager:
                     continue
                 if isinstance(output, Notice):
                     logger.info("run %s: %s", state.run["id"], output.text)
+                    if output.left_out:
+                        strategy = dict(state.run["truncation_strategy"] or {"type": "auto"})
+                        strategy.setdefault("last_messages", None)
+                        strategy["left_out"] = output.left_out
+                        state.run["truncation_strategy"] = strategy
+                        self._save_run(state)
                     continue
                 if isinstance(output, Incomplete):
                     raise _StopRun(output.reason)
