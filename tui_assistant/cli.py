@@ -338,14 +338,14 @@ def _run_server(args: argparse.Namespace) -> int:
     local = _local_model(args, settings)
     db_path = args.db.expanduser() if args.db is not None else paths.server_db_path()
     _silence_sdk_deprecations()
-    model = chat_model(local) if local is not None else None
+    extra = {"model": chat_model(local)} if local is not None else {}
     from tui_assistant.server.runtime import serve
 
     return serve(
         args.host,
         args.port,
         db_path,
-        model=model,  # type: ignore[arg-type]
+        **extra,  # type: ignore[arg-type]
         bearer_token=args.token,
         token_delay=delay,
         faults=args.fault,
