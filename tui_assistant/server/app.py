@@ -150,6 +150,7 @@ class Api:
     ) -> None:
         self.storage = storage
         self.model = model
+        self._default_ready = False
         self.files = FileStore(storage)
         self.faults = faults or Faults()
         self.runs = RunManager(
@@ -243,17 +244,22 @@ class Api:
         return _json(assistant)
 
     async def list_assistants(self, request: Request) -> Response:
-        if self.storage.count("assistants") == 0:
+        if not self._default_ready:
             await self.ensure_default_assistant()
         return self._list(request, "assistants")
 
     async def ensure_default_assistant(self) -> None:
-        """With a real model: an assistant for it, with both server tools, if none exists."""
+        """With a real model: an assistant for its model (``--model`` or the first the
+        endpoint lists), with both server tools, unless one for that model exists."""
         default_model = getattr(self.model, "default_model", None)
-        if default_model is None or self.storage.count("assistants"):
+        if default_model is None or self._default_ready:
+            self._default_ready = True
             return
         name = await default_model()
-        if not name or self.storage.count("assistants"):
+        if not name:
+            return
+        self._default_ready = True
+        if any(a["model"] == name for a in self.storage.all("assistants")):
             return
         self.storage.insert(
             "assistants",

@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Label
 
-from tui_assistant.backend import LOCAL_HINT, Connection
+from tui_assistant.backend import LOCAL_HINT, LOCAL_LABEL, Connection
 from tui_assistant.engines.base import AssistantInfo, ThreadMessage
 from tui_assistant.errors import ActiveRunError, AppError, EngineError, NotFoundError
 from tui_assistant.events import (
@@ -225,7 +225,7 @@ class MainScreen(ThreadActions, AssistantActions, RunRecovery):
             self.ready.set()
             return
         self.header.endpoint = self.connection.label
-        if self.connection.is_local:
+        if self.connection.is_local and self.connection.label == LOCAL_LABEL:
             self.header.hint = LOCAL_HINT
         self.activity.add("ok", f"connected to {self.connection.label}")
         await self.choose_assistant(initial=True)
