@@ -101,3 +101,24 @@ def test_long_tool_outputs_are_shortened_before_messages_are_dropped(
     tool = second[-1]
     assert tool["role"] == "tool" and len(tool["content"]) < 5000
     assert tool["content"].startswith("line 00000") and tool["content"].endswith("line 01999\n")
+
+
+async def test_the_app_engine_reports_left_out_messages_and_estimated_usage(
+    gateway: Any, upstream: Any
+) -> None:
+    from tui_assistant import events as ev
+    from tui_assistant.engines.assistants import AssistantsEngine
+
+    server, client = gateway(context_window=1024)
+    upstream.script(text_chunks("short", usage=None))
+    assistant = client.beta.assistants.create(model="m1")
+    thread = _long_thread(client, 40)
+    engine = AssistantsEngine(server.base_url, "local")
+    try:
+        events = [e async for e in engine.run(thread.id, assistant.id, "one more")]
+    finally:
+        await engine.aclose()
+    [done] = [e for e in events if isinstance(e, ev.RunCompleted)]
+    sent = upstream.requests[0]["messages"]
+    assert done.left_out == 41 - len(sent) > 0
+    assert done.usage is not None and done.usage.estimated

@@ -666,7 +666,7 @@ class MainScreen(ThreadActions, AssistantActions, RunRecovery):
                 live.status = "requires_action"
                 names = ", ".join(c.name for c in calls)
                 log("warn", f"  requires action: {names}")
-            case RunCompleted(status=status, usage=usage, reason=reason):
+            case RunCompleted(status=status, usage=usage, reason=reason, left_out=left_out):
                 live.status = status
                 elapsed = time.monotonic() - live.started
                 detail = f"run {short_id(live.run_id)} {status} in {elapsed:.1f} s"
@@ -674,10 +674,12 @@ class MainScreen(ThreadActions, AssistantActions, RunRecovery):
                     detail += (
                         f" · {usage.total_tokens:,} tokens (prompt {usage.prompt_tokens:,}, "
                         f"completion {usage.completion_tokens:,})"
-                    )
+                    ) + (" estimated" if usage.estimated else "")
                 self.note_run_usage(live.thread_id, live.run_id, status, usage)
                 if reason:
                     detail += f" · {reason}"
+                if left_out:
+                    detail += f" · {left_out} earlier messages left out to fit the model's window"
                 log("ok" if status == "completed" else "warn", detail)
                 if shown and status != "completed":
                     self.conversation.end_streaming(status)
