@@ -17,8 +17,9 @@ from tui_assistant import paths
 from tui_assistant.errors import MissingKeyError
 
 if TYPE_CHECKING:
-    from tui_assistant.config import Profile, Settings
+    from tui_assistant.config import LocalModel, Profile, Settings
     from tui_assistant.engines.base import Engine
+    from tui_assistant.server.chat_model import ChatModel
     from tui_assistant.server.runtime import LocalServer
 
 LOCAL_LABEL = "built-in local server · offline demo model"
@@ -53,14 +54,25 @@ def _start_local(settings: Settings) -> LocalServer:
 
     model = None
     if settings.local_model is not None:
-        from tui_assistant.cli import chat_model
-
         model = chat_model(settings.local_model)
     return start_local_server(
         paths.server_db_path(),
         token_delay=settings.demo_token_delay,
         demo_assistant=True,
         model=model,  # type: ignore[arg-type]
+    )
+
+
+def chat_model(local: LocalModel) -> ChatModel:
+    """The built-in server's model for ``local``; its key is read now, kept in memory only."""
+    from tui_assistant.server.chat_model import ChatModel
+
+    return ChatModel(
+        local.url,
+        model=local.model,
+        api_key=local.api_key(),
+        context_window=local.context_window,
+        key_hint=local.key_env or "",
     )
 
 

@@ -137,19 +137,6 @@ def _local_model(args: argparse.Namespace, settings: Settings | None) -> LocalMo
     )
 
 
-def chat_model(local: LocalModel) -> object:
-    """The server's model for ``local`` (the key is read now and kept only in memory)."""
-    from tui_assistant.server.chat_model import ChatModel
-
-    return ChatModel(
-        local.url,
-        model=local.model,
-        api_key=local.api_key(),
-        context_window=local.context_window,
-        key_hint=local.key_env or "",
-    )
-
-
 def _epilog() -> str:
     config_file = paths.config_file(create=False)
     store_file = paths.store_path(create=False)
@@ -338,6 +325,8 @@ def _run_server(args: argparse.Namespace) -> int:
     local = _local_model(args, settings)
     db_path = args.db.expanduser() if args.db is not None else paths.server_db_path()
     _silence_sdk_deprecations()
+    from tui_assistant.backend import chat_model
+
     extra = {"model": chat_model(local)} if local is not None else {}
     from tui_assistant.server.runtime import serve
 
