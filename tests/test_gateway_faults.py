@@ -131,6 +131,12 @@ def test_a_model_without_tools_is_asked_again_without_them(gateway: Any, upstrea
     reply = client.beta.threads.messages.list(thread.id).data[0].content[0].text.value
     assert reply.startswith("> Note: this model does not support tools")
     assert reply.endswith("Hello without tools.")
+    # the next run does not ask again with tools
+    assistant = client.beta.assistants.create(model="m1", tools=TOOLS)
+    again = client.beta.threads.create(messages=[{"role": "user", "content": "again"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=again.id, assistant_id=assistant.id)
+    assert run.status == "completed"
+    assert len(upstream.requests) == 3 and "tools" not in upstream.requests[2]
 
 
 def test_cancel_closes_the_upstream_request(gateway: Any, upstream: Any) -> None:

@@ -78,7 +78,7 @@ def test_no_id_gets_one_made_and_the_round_trip_uses_it(gateway: Any, upstream: 
         text_chunks("noon"),
     )
     [(call_id, name, arguments)] = calls
-    assert call_id.startswith("call_") and len(call_id) > 8
+    assert call_id.isalnum() and len(call_id) == 9  # the shape Mistral's templates need
     assert (name, arguments) == ("get_time", {"city": "Rome"})
     run = client.beta.threads.runs.submit_tool_outputs_and_poll(
         run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call_id, "output": "12"}]

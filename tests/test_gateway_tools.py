@@ -203,3 +203,26 @@ def test_tool_rounds_are_capped_and_the_run_ends_incomplete(gateway: Any, upstre
     assert run.status == "incomplete"
     assert run.incomplete_details.reason == "max_tool_rounds"
     assert len(upstream.requests) == 3
+
+
+def test_code_interpreter_reads_the_attached_files(gateway: Any, upstream: Any) -> None:
+    server, client = gateway()
+    data = client.files.create(
+        file=("prices.csv", b"item,price\ntea,3\ncake,4\n"), purpose="assistants"
+    )
+    code = "import csv\nprint(sum(int(r['price']) for r in csv.DictReader(open('prices.csv'))))"
+    upstream.script(
+        call_chunks([("call_f", "code", json.dumps({"code": code}))]), text_chunks("7 in all.")
+    )
+    assistant = client.beta.assistants.create(
+        model="m1",
+        tools=[{"type": "code_interpreter"}],
+        tool_resources={"code_interpreter": {"file_ids": [data.id]}},
+    )
+    thread = _thread(client, "What do they cost together?")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed", run.last_error
+    described = upstream.requests[0]["tools"][0]["function"]["description"]
+    assert "prices.csv" in described
+    result = upstream.requests[1]["messages"][-1]["content"]
+    assert "The code ran." in result and "7" in result

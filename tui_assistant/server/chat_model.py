@@ -95,8 +95,13 @@ def _message_tokens(message: dict[str, Any]) -> int:
     return size
 
 
+_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
 def new_call_id() -> str:
-    return "call_" + secrets.token_hex(12)
+    """An id for a call that came without one: nine letters and digits, the one shape
+    every server takes back (Mistral's templates insist on it)."""
+    return "".join(secrets.choice(_ID_CHARS) for _ in range(9))
 
 
 # --- stream accumulation ----------------------------------------------------------------
@@ -346,6 +351,8 @@ class ChatModel:
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client: httpx.AsyncClient | None = None
         self._memory: OrderedDict[str, _RunMemory] = OrderedDict()
+        self._toolless: set[str] = set()
+        """Models that answered that they do not support tools."""
 
     def __repr__(self) -> str:  # never shows the key
         return f"ChatModel({self.base_url!r}, model={self.model!r})"
@@ -448,8 +455,15 @@ class ChatModel:
         while len(self._memory) > _MAX_TRANSCRIPTS:
             self._memory.popitem(last=False)
 
+    def _model_name(self, context: RunContext) -> str:
+        if context.model and context.model != "demo":
+            return context.model
+        return self.model or context.model
+
     def _tools(self, context: RunContext, memory: _RunMemory) -> list[dict[str, Any]]:
         if memory.no_tools or context.tool_choice == "none":
+            return []
+        if self._model_name(context) in self._toolless:
             return []
         tools: list[dict[str, Any]] = []
         for tool in context.tools:
@@ -461,7 +475,11 @@ class ChatModel:
                 }
                 tools.append({"type": "function", "function": function})
         if context.tool_enabled("code_interpreter"):
-            tools.append(_string_tool(CODE_TOOL, CODE_DESCRIPTION, "The Python code to run."))
+            names = [f.filename for f in context.files_for("code_interpreter")]
+            about = CODE_DESCRIPTION
+            if names:
+                about += " Files in the working directory: " + ", ".join(names[:50]) + "."
+            tools.append(_string_tool(CODE_TOOL, about, "The Python code to run."))
         if context.tool_enabled("file_search") and context.files_for("file_search"):
             tools.append(_string_tool(SEARCH_TOOL, SEARCH_DESCRIPTION, "What to search for."))
         return tools
@@ -499,13 +517,11 @@ class ChatModel:
             system.append({"role": "system", "content": context.instructions})
         messages, dropped = fit_messages(system, memory.messages, self._budget(context))
         body: dict[str, Any] = {
-            "model": context.model if context.model and context.model != "demo" else self.model,
+            "model": self._model_name(context),
             "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        if not body["model"]:
-            body["model"] = self.model or context.model
         if tools:
             body["tools"] = tools
             choice = self._tool_choice(context)
@@ -549,6 +565,7 @@ class ChatModel:
                         f"The model server at {self.host} refused the request for tools."
                     ) from None
                 memory.no_tools = True
+                self._toolless.add(body["model"])
                 yield Notice(f"the model at {self.host} does not support tools; retried without")
                 yield (
                     "> Note: this model does not support tools, so it answered without them.\n\n"
@@ -956,5 +973,9 @@ def fit_messages(
             size -= _message_tokens(messages[start])
             start += 1
             dropped += 1
+    # strict chat templates want the conversation to start with the user
+    while dropped and start < last_user and messages[start].get("role") != "user":
+        start += 1
+        dropped += 1
     kept = messages[start:]
     return system + kept, dropped
