@@ -91,6 +91,7 @@ def test_parallel_calls_tool_choice_and_parallel_tool_calls_pass_through(
         ],
     )
     assert run.status == "completed"
+    assert upstream.requests[1]["tool_choice"] == "auto"  # forced once, not forever
     tool_messages = [m for m in upstream.requests[1]["messages"] if m["role"] == "tool"]
     assert tool_messages == [
         {"role": "tool", "tool_call_id": "call_a", "content": "cold"},

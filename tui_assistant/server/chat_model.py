@@ -525,6 +525,8 @@ class ChatModel:
         if tools:
             body["tools"] = tools
             choice = self._tool_choice(context)
+            if memory.rounds and choice not in (None, "auto"):
+                choice = "auto"  # a forced tool is forced once, not in every round
             if choice is not None:
                 body["tool_choice"] = choice
             if not context.parallel_tool_calls:
@@ -550,11 +552,13 @@ class ChatModel:
             calls = ToolCallAccumulator()
             text_calls = TextToolCalls()
             citations = Citations(memory.marks)
+            visible: list[str] = []
             try:
                 async for kind, value in self._stream(body, reply, calls):
                     if kind == "text":
                         shown = text_calls.feed(value)
                         if shown:
+                            visible.append(shown)
                             for piece in citations.feed(shown):
                                 yield piece
                     elif kind == "note":
@@ -572,6 +576,7 @@ class ChatModel:
                 )
                 continue
             rest = text_calls.finish()
+            visible.append(rest)
             for piece in citations.feed(rest) if rest else ():
                 yield piece
             tail = citations.finish()
@@ -596,7 +601,7 @@ class ChatModel:
             memory.messages.append(
                 {
                     "role": "assistant",
-                    "content": "".join(reply.text) or None,
+                    "content": "".join(visible) or None,
                     "tool_calls": [
                         {
                             "id": c.id,
