@@ -227,3 +227,29 @@ def test_code_interpreter_reads_the_attached_files(gateway: Any, upstream: Any) 
     assert "prices.csv" in described
     result = upstream.requests[1]["messages"][-1]["content"]
     assert "The code ran." in result and "7" in result
+
+
+def test_a_paused_run_resumes_after_the_server_restarts(
+    gateway: Any, upstream: Any, tmp_path: Any
+) -> None:
+    db = tmp_path / "server.db"
+    server, client = gateway(db_path=db)
+    upstream.script(
+        call_chunks([("call_r", "get_weather", '{"city": "Oslo"}')]), text_chunks("Sunny.")
+    )
+    assistant = client.beta.assistants.create(model="m1", tools=[WEATHER])
+    thread = _thread(client, "Weather in Oslo?")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "requires_action"
+    server.stop()
+    server, client = gateway(db_path=db)
+    run = client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id,
+        thread_id=thread.id,
+        tool_outputs=[{"tool_call_id": "call_r", "output": "sun"}],
+    )
+    assert run.status == "completed", run.last_error
+    sent = upstream.requests[1]["messages"]
+    assert sent[0] == {"role": "user", "content": "Weather in Oslo?"}
+    assert sent[1]["tool_calls"][0]["id"] == "call_r"
+    assert sent[2] == {"role": "tool", "tool_call_id": "call_r", "content": "sun"}
