@@ -141,3 +141,17 @@ def test_model_settings_from_the_config(upstream: Any, tmp_path: Path) -> None:
         _stop(proc)
     assert upstream.requests[0]["model"] == "m1"
     assert upstream.headers[-1]["Authorization"] == "Bearer sk-from-command"
+
+
+def test_config_shows_the_model_behind_the_built_in_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[local]\nmodel_url = "http://127.0.0.1:11434/v1"\nmodel = "qwen2.5:7b"\n'
+        'model_key_env = "GW_KEY"\n'
+    )
+    config.chmod(0o600)
+    assert cli.main(["config", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "built-in local server → http://127.0.0.1:11434/v1 · qwen2.5:7b  key: $GW_KEY" in out

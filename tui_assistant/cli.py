@@ -379,7 +379,15 @@ def _show_config(args: argparse.Namespace) -> int:
         shown["env"] = resolve_profile(settings, name="env")
     width = max(len(name) for name in shown)
     for name, profile in shown.items():
-        print(f"  {name:<{width}}  {_describe(profile, env)}")
+        described = _describe(profile, env)
+        model = settings.local_model
+        if profile.is_local and model is not None:
+            key = f"  key: ${model.key_env}" if model.key_env else ""
+            key = "  key: (command)" if model.key_command else key
+            described = described.replace(
+                "(offline demo model)", f"→ {model.url} · {model.model or 'first listed'}{key}"
+            )
+        print(f"  {name:<{width}}  {described}")
     chosen = resolve_profile(settings)
     print(f"used without flags: {chosen.name} ({chosen.endpoint_key})")
     return 0
