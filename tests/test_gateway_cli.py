@@ -104,6 +104,10 @@ def test_serve_model_url_with_a_key_that_is_never_stored_or_logged(
         ),
         (["serve", "--model-url", "http://h/v1", "--context-window", "12"], "at least 256"),
         (["--model-url", "http://h/v1", "--model-key-env", "GW_UNSET_VAR"], "GW_UNSET_VAR"),
+        (
+            ["--model-url", "http://h/v1", "--base-url", "https://api.example.com/v1"],
+            "cannot be used with the remote endpoint https://api.example.com/v1",
+        ),
     ],
 )
 def test_bad_model_options_are_one_line_errors(

@@ -298,14 +298,20 @@ def _load(config: Path | None) -> Settings:
 def _run_app(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     local = _local_model(args, settings)
-    if local is not None:
-        from dataclasses import replace
-
-        local.api_key()  # a missing key is reported now, as one line
-        settings = replace(settings, local_model=local)
     profile = resolve_profile(
         settings, name=args.profile, base_url=args.base_url, assistant_id=args.assistant
     )
+    if local is not None:
+        from dataclasses import replace
+
+        if args.model_url is not None and not profile.is_local:
+            raise ConfigError(
+                "--model-url puts a model behind the built-in server; it cannot be used "
+                f"with the remote endpoint {profile.base_url}"
+            )
+        if local.key_env and not local.key_command:
+            local.api_key()  # a missing key is reported now, as one line
+        settings = replace(settings, local_model=local)
     profile = profile.with_key()
     store = Store.open(paths.store_path())
     try:
