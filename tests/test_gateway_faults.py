@@ -160,3 +160,18 @@ def test_cancel_closes_the_upstream_request(gateway: Any, upstream: Any) -> None
     assert run.status == "cancelled"
     reply = client.beta.threads.messages.list(thread.id).data[0]
     assert reply.content[0].text.value == "Thinking "
+
+
+def test_a_server_that_refuses_stream_options_is_asked_again_without(
+    gateway: Any, upstream: Any
+) -> None:
+    server, client = gateway()
+    upstream.script(
+        error_reply(400, "Unrecognized request argument supplied: stream_options"),
+        text_chunks("fine", usage=None),
+    )
+    _, run = _run(client)
+    assert run.status == "completed"
+    assert "stream_options" in upstream.requests[0]
+    assert "stream_options" not in upstream.requests[1]
+    assert (run.usage.model_extra or {}).get("estimated") is True

@@ -697,6 +697,13 @@ class ChatModel:
                         continue
                     if response.status_code != 200:
                         await response.aread()
+                        if (
+                            response.status_code in (400, 422)
+                            and "stream_options" in body
+                            and "stream_options" in _error_message(response)
+                        ):
+                            del body["stream_options"]  # an older server: usage is estimated
+                            continue
                         raise await self._http_error(response, body)
                     async for kind, value in self._read(response, reply, calls, body):
                         yield kind, value
