@@ -253,3 +253,23 @@ def test_a_paused_run_resumes_after_the_server_restarts(
     assert sent[0] == {"role": "user", "content": "Weather in Oslo?"}
     assert sent[1]["tool_calls"][0]["id"] == "call_r"
     assert sent[2] == {"role": "tool", "tool_call_id": "call_r", "content": "sun"}
+
+
+def test_an_image_the_code_draws_is_shown_in_the_reply(gateway: Any, upstream: Any) -> None:
+    server, client = gateway()
+    code = "open('chart.png', 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + bytes(32))"
+    upstream.script(
+        call_chunks([("call_i", "code", json.dumps({"code": code}))]), text_chunks("Drawn.")
+    )
+    assistant = client.beta.assistants.create(model="m1", tools=[{"type": "code_interpreter"}])
+    thread = _thread(client, "Draw something")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed", run.last_error
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc").data
+    outputs = steps[0].step_details.tool_calls[0].code_interpreter.outputs
+    [image] = [o for o in outputs if o.type == "image"]
+    reply = client.beta.threads.messages.list(thread.id).data[0]
+    assert [c.type for c in reply.content] == ["image_file", "text"]
+    assert reply.content[0].image_file.file_id == image.image.file_id
+    assert reply.content[1].text.value == "Drawn."
+    assert "drew 1 image" in upstream.requests[1]["messages"][-1]["content"]
