@@ -175,3 +175,40 @@ def test_a_server_that_refuses_stream_options_is_asked_again_without(
     assert "stream_options" in upstream.requests[0]
     assert "stream_options" not in upstream.requests[1]
     assert (run.usage.model_extra or {}).get("estimated") is True
+
+
+def test_models_from_an_unreachable_upstream_is_a_plain_502(gateway: Any) -> None:
+    import openai
+    import pytest
+
+    port = _free_port()
+    server, client = gateway(url=f"http://127.0.0.1:{port}/v1")
+    with pytest.raises(openai.APIStatusError) as raised:
+        client.models.list()
+    assert raised.value.status_code == 502
+    assert f"The model server at 127.0.0.1:{port} is not reachable" in raised.value.message
+
+
+def test_a_server_that_ignores_stream_answers_at_once(gateway: Any, upstream: Any) -> None:
+    server, client = gateway()
+    whole = {
+        "id": "chatcmpl-2",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "m1",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "All at once.", "refusal": None},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+    }
+    upstream.script(Reply(plain=True, body=whole))
+    thread, run = _run(client)
+    assert run.status == "completed"
+    assert run.usage.prompt_tokens == 5 and run.usage.completion_tokens == 3
+    reply = client.beta.threads.messages.list(thread.id).data[0]
+    assert reply.content[0].text.value == "All at once."
