@@ -88,3 +88,37 @@ def test_the_app_command_passes_the_model_url_on(monkeypatch: pytest.MonkeyPatch
     assert seen[0].local_model == LocalModel(
         url="http://127.0.0.1:11434/v1", model="qwen", context_window=8192
     )
+
+
+async def test_the_activity_pane_says_how_many_messages_were_left_out(
+    store: Store, upstream: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    upstream.script(text_chunks("word " * 200, usage=None))  # longer than the window
+    local = LocalModel(url=upstream.url, model="m1", context_window=256)
+    settings = Settings(demo_token_delay=0.0, local_model=local)
+    app = TuiAssistantApp(settings=settings, profile=resolve_profile(settings, env={}), store=store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        await _wait(pilot, screen.ready.is_set, "the built-in server")
+        for number, text in enumerate(["a first question", "and a second"], 1):
+            await pilot.press(*text)
+            await pilot.press("enter")
+            await _wait(
+                pilot,
+                lambda n=number: (
+                    not screen.live
+                    and sum(v.role == "assistant" for v in screen.conversation.message_views) == n
+                ),
+                f"reply {number}",
+            )
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+        entries = "\n".join(str(e) for e in screen.activity.entries)
+        assert "2 earlier messages left out to fit the model's window" in entries
+        assert "estimated" in entries
+    sent = upstream.requests[1]["messages"]
+    assert sent[-1] == {"role": "user", "content": "and a second"}
+    assert not any("first question" in (m["content"] or "") for m in sent)
