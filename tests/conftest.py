@@ -484,6 +484,7 @@ def gateway(upstream: Any, start_server: Any) -> Any:
             api_key=options.pop("api_key", None),
             context_window=options.pop("context_window", None),
             max_tool_rounds=options.pop("max_tool_rounds", 10),
+            code_interpreter=options.pop("code_interpreter", True),
         )
         server = start_server(model=model, **options)
         client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)

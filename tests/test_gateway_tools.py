@@ -273,3 +273,17 @@ def test_an_image_the_code_draws_is_shown_in_the_reply(gateway: Any, upstream: A
     assert reply.content[0].image_file.file_id == image.image.file_id
     assert reply.content[1].text.value == "Drawn."
     assert "drew 1 image" in upstream.requests[1]["messages"][-1]["content"]
+
+
+def test_without_a_code_interpreter_the_code_tool_is_not_offered(
+    gateway: Any, upstream: Any
+) -> None:
+    server, client = gateway(code_interpreter=False)
+    upstream.script(text_chunks("No code today."))
+    assistant = client.beta.assistants.create(
+        model="m1", tools=[{"type": "code_interpreter"}, WEATHER]
+    )
+    thread = _thread(client, "Run something")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed"
+    assert [t["function"]["name"] for t in upstream.requests[0]["tools"]] == ["get_weather"]

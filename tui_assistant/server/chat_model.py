@@ -339,6 +339,7 @@ class ChatModel:
         max_tool_rounds: int = MAX_TOOL_ROUNDS,
         timeout: float = 600.0,
         key_hint: str = "",
+        code_interpreter: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
@@ -348,6 +349,9 @@ class ChatModel:
         self.max_tool_rounds = max_tool_rounds
         self.timeout = timeout
         self.key_hint = key_hint
+        self.code_interpreter = code_interpreter
+        """Whether the ``code`` tool is offered at all (off where no sandbox may run
+        model-written code)."""
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client: httpx.AsyncClient | None = None
         self._memory: OrderedDict[str, _RunMemory] = OrderedDict()
@@ -474,7 +478,7 @@ class ChatModel:
                     if k in ("name", "description", "parameters", "strict") and v is not None
                 }
                 tools.append({"type": "function", "function": function})
-        if context.tool_enabled("code_interpreter"):
+        if self.code_interpreter and context.tool_enabled("code_interpreter"):
             names = [f.filename for f in context.files_for("code_interpreter")]
             about = CODE_DESCRIPTION
             if names:
