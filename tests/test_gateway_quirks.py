@@ -221,3 +221,16 @@ def test_invalid_json_arguments_twice_fail_the_run_plainly(gateway: Any, upstrea
     assert run.last_error.code == "server_error"
     assert "invalid JSON arguments for get_weather" in run.last_error.message
     assert len(upstream.requests) == 2
+
+
+def test_an_empty_name_in_later_chunks_keeps_the_first(gateway: Any, upstream: Any) -> None:
+    chunks = [
+        _tool_delta(
+            index=0, id="call_n", type="function", function={"name": "get_time", "arguments": ""}
+        ),
+        _tool_delta(index=0, function={"name": "", "arguments": '{"city": '}),
+        _tool_delta(index=0, function={"name": "", "arguments": '"Oslo"}'}),
+        chunk({}, "tool_calls"),
+    ]
+    _, _, _, calls = _calls(gateway, upstream, chunks)
+    assert calls == [("call_n", "get_time", {"city": "Oslo"})]
