@@ -131,3 +131,23 @@ def test_the_assistants_model_goes_upstream(gateway: Any, upstream: Any) -> None
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
     assert run.status == "completed"
     assert upstream.requests[0]["model"] == "m2"
+
+
+def test_json_mode_and_sampling_settings_go_upstream(gateway: Any, upstream: Any) -> None:
+    server, client = gateway()
+    upstream.script(text_chunks('{"ok": true}'))
+    assistant = _assistant(client)
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "json please"}])
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id,
+        assistant_id=assistant.id,
+        response_format={"type": "json_object"},
+        temperature=0.2,
+        top_p=0.9,
+    )
+    assert run.status == "completed"
+    sent = upstream.requests[0]
+    assert sent["response_format"] == {"type": "json_object"}
+    assert (sent["temperature"], sent["top_p"]) == (0.2, 0.9)
+    reply = client.beta.threads.messages.list(thread.id).data[0]
+    assert reply.content[0].text.value == '{"ok": true}'

@@ -539,6 +539,12 @@ class ChatModel:
             body["temperature"] = context.temperature
         if context.top_p is not None:
             body["top_p"] = context.top_p
+        response_format = context.response_format
+        if isinstance(response_format, dict) and response_format.get("type") in (
+            "json_object",
+            "json_schema",
+        ):
+            body["response_format"] = response_format
         return body, dropped
 
     # --- one run turn ---------------------------------------------------------------------

@@ -170,6 +170,8 @@ class RunContext:
     max_prompt_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
+    response_format: object = "auto"
+    """The run's ``response_format``: ``auto`` or ``{"type": "json_object" | ...}``."""
 
     @property
     def last_user_text(self) -> str:

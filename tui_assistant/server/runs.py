@@ -543,6 +543,7 @@ class RunManager:
             max_prompt_tokens=budget,
             temperature=run.get("temperature"),
             top_p=run.get("top_p"),
+            response_format=run.get("response_format") or "auto",
         )
 
     def _run_files(self, run: dict[str, Any]) -> tuple[RunFile, ...]:
