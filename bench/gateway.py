@@ -16,6 +16,8 @@ Columns (medians over the runs):
   ttft ms     request sent -> first content token read by the client
   tok/s       tokens per second, request sent -> last token read
   cpu s/1k    CPU seconds of the server process per 1,000 tokens (gateway only)
+  upstream ms request sent -> the request reached the upstream (where the time to first
+              token goes: before the upstream is asked, or relaying its first chunk)
 
 Targets (issue 10): gateway TTFT p50 at most 5 ms above direct; gateway throughput at
 least 95 % of direct at 1,000 tokens/s.
@@ -72,6 +74,7 @@ class Upstream:
         )
         self.end = _chunk({}, "stop") + f"data: {tail}\n\n".encode() + b"data: [DONE]\n\n"
         self.interval = 1.0 / rate
+        self.arrivals: list[float] = []
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -91,6 +94,7 @@ class Upstream:
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 start = time.perf_counter()
+                upstream.arrivals.append(start)
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
@@ -117,7 +121,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def direct(client, tokens: int) -> tuple[float, float]:
+def direct(client, tokens: int, upstream: Upstream) -> tuple[float, float, float]:
     sent = time.perf_counter()
     first = None
     count = 0
@@ -131,10 +135,13 @@ def direct(client, tokens: int) -> tuple[float, float]:
             count += 1
     last = time.perf_counter()
     assert count == tokens, count
-    return (first - sent) * 1000, count / (last - sent)
+    reached = (upstream.arrivals[-1] - sent) * 1000
+    return (first - sent) * 1000, count / (last - sent), reached
 
 
-def gateway(client, assistant_id: str, tokens: int) -> tuple[float, float]:
+def gateway(
+    client, assistant_id: str, tokens: int, upstream: Upstream
+) -> tuple[float, float, float]:
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "go"}])
     sent = time.perf_counter()
     first = None
@@ -151,7 +158,8 @@ def gateway(client, assistant_id: str, tokens: int) -> tuple[float, float]:
             assert event.event == "thread.run.completed", event.data.last_error
     last = time.perf_counter()
     assert count == tokens, count
-    return (first - sent) * 1000, count / (last - sent)
+    reached = (upstream.arrivals[-1] - sent) * 1000
+    return (first - sent) * 1000, count / (last - sent), reached
 
 
 def main() -> int:
@@ -198,14 +206,14 @@ def main() -> int:
             to_gateway = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0)
             assistant = to_gateway.beta.assistants.create(model="bench")
             # warm both paths once
-            direct(to_upstream, args.tokens)
-            gateway(to_gateway, assistant.id, args.tokens)
-            rows: dict[str, list[tuple[float, float]]] = {"direct": [], "gateway": []}
+            direct(to_upstream, args.tokens, upstream)
+            gateway(to_gateway, assistant.id, args.tokens, upstream)
+            rows: dict[str, list[tuple[float, float, float]]] = {"direct": [], "gateway": []}
             cpu: list[float] = []
             for _ in range(args.runs):
-                rows["direct"].append(direct(to_upstream, args.tokens))
+                rows["direct"].append(direct(to_upstream, args.tokens, upstream))
                 before = cpu_seconds(proc.pid)
-                rows["gateway"].append(gateway(to_gateway, assistant.id, args.tokens))
+                rows["gateway"].append(gateway(to_gateway, assistant.id, args.tokens, upstream))
                 cpu.append((cpu_seconds(proc.pid) - before) / (args.tokens / 1000))
         finally:
             proc.send_signal(signal.SIGINT)
@@ -214,14 +222,15 @@ def main() -> int:
         f"{args.tokens} tokens at {args.rate:g} tokens/s from the upstream, "
         f"medians of {args.runs} runs"
     )
-    print(f"{'':10}{'ttft ms':>10}{'tok/s':>10}{'cpu s/1k':>10}")
+    print(f"{'':10}{'ttft ms':>10}{'tok/s':>10}{'cpu s/1k':>10}{'upstream ms':>13}")
     medians = {}
     for name, values in rows.items():
         ttft = statistics.median(v[0] for v in values)
         rate = statistics.median(v[1] for v in values)
         medians[name] = (ttft, rate)
         extra = f"{statistics.median(cpu):10.3f}" if name == "gateway" else f"{'-':>10}"
-        print(f"{name:10}{ttft:10.1f}{rate:10.0f}{extra}")
+        reached = statistics.median(v[2] for v in values)
+        print(f"{name:10}{ttft:10.1f}{rate:10.0f}{extra}{reached:13.1f}")
     added = medians["gateway"][0] - medians["direct"][0]
     kept = medians["gateway"][1] / medians["direct"][1] * 100
     print(f"gateway adds {added:.1f} ms to time to first token (target <= 5)")
