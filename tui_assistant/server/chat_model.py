@@ -564,15 +564,12 @@ class ChatModel:
             citations = Citations(memory.marks)
             visible: list[str] = []
             try:
-                async for kind, value in self._stream(body, reply, calls):
-                    if kind == "text":
-                        shown = text_calls.feed(value)
-                        if shown:
-                            visible.append(shown)
-                            for piece in citations.feed(shown):
-                                yield piece
-                    elif kind == "note":
-                        yield value
+                async for value in self._stream(body, reply, calls):
+                    shown = text_calls.feed(value)
+                    if shown:
+                        visible.append(shown)
+                        for piece in citations.feed(shown):
+                            yield piece
             except _ToolsUnsupported:
                 if memory.no_tools or not tools:
                     raise ModelError(
@@ -691,8 +688,8 @@ class ChatModel:
 
     async def _stream(
         self, body: dict[str, Any], reply: _Reply, calls: ToolCallAccumulator
-    ) -> AsyncIterator[tuple[str, Any]]:
-        """Call the upstream; yield ("text", piece) as content arrives."""
+    ) -> AsyncIterator[str]:
+        """Call the upstream; yield each piece of content as it arrives."""
         retried = False
         while True:
             try:
@@ -715,8 +712,8 @@ class ChatModel:
                             del body["stream_options"]  # an older server: usage is estimated
                             continue
                         raise await self._http_error(response, body)
-                    async for kind, value in self._read(response, reply, calls, body):
-                        yield kind, value
+                    async for value in self._read(response, reply, calls, body):
+                        yield value
                     return
             except httpx.ConnectError as exc:
                 raise self._unreachable(exc) from None
@@ -743,7 +740,7 @@ class ChatModel:
         reply: _Reply,
         calls: ToolCallAccumulator,
         body: dict[str, Any],
-    ) -> AsyncIterator[tuple[str, Any]]:
+    ) -> AsyncIterator[str]:
         content_type = response.headers.get("content-type", "")
         if "text/event-stream" not in content_type:
             # A server that ignored ``stream``: take the whole reply at once.
@@ -758,7 +755,7 @@ class ChatModel:
                 message = choice.get("message") or {}
                 if message.get("content"):
                     reply.text.append(message["content"])
-                    yield "text", message["content"]
+                    yield message["content"]
                 if message.get("tool_calls"):
                     calls.add(message["tool_calls"])
                 reply.finish_reason = choice.get("finish_reason")
@@ -791,7 +788,7 @@ class ChatModel:
                 text = delta.get("content")
                 if text:
                     reply.text.append(text)
-                    yield "text", text
+                    yield text
                 if delta.get("tool_calls"):
                     calls.add(delta["tool_calls"])
                 if choice.get("finish_reason"):
