@@ -17,8 +17,9 @@ from tui_assistant import paths
 from tui_assistant.errors import MissingKeyError
 
 if TYPE_CHECKING:
-    from tui_assistant.config import Profile, Settings
+    from tui_assistant.config import LocalModel, Profile, Settings
     from tui_assistant.engines.base import Engine
+    from tui_assistant.server.chat_model import ChatModel
     from tui_assistant.server.runtime import LocalServer
 
 LOCAL_LABEL = "built-in local server · offline demo model"
@@ -51,9 +52,37 @@ class Connection:
 def _start_local(settings: Settings) -> LocalServer:
     from tui_assistant.server.runtime import start_local_server
 
+    model = None
+    if settings.local_model is not None:
+        model = chat_model(settings.local_model)
     return start_local_server(
-        paths.server_db_path(), token_delay=settings.demo_token_delay, demo_assistant=True
+        paths.server_db_path(),
+        token_delay=settings.demo_token_delay,
+        demo_assistant=True,
+        model=model,  # type: ignore[arg-type]
     )
+
+
+def chat_model(local: LocalModel) -> ChatModel:
+    """The built-in server's model for ``local``; its key is read now, kept in memory only."""
+    from tui_assistant.server.chat_model import ChatModel
+
+    return ChatModel(
+        local.url,
+        model=local.model,
+        api_key=local.api_key(),
+        context_window=local.context_window,
+        key_hint=local.key_env or "",
+    )
+
+
+def local_label(server: LocalServer) -> str:
+    """The header's words for the built-in server: the demo model or ``HOST · MODEL``."""
+    model = server.app.api.model
+    host = getattr(model, "host", None)
+    if host is None:
+        return LOCAL_LABEL
+    return f"built-in server → {host} · {getattr(model, 'model', None) or '?'}"
 
 
 def _make_engine(kind: str, base_url: str, api_key: str, headers, label: str) -> Engine:
@@ -76,16 +105,17 @@ async def connect(
         own_server = server is None
         if server is None:
             server = await asyncio.to_thread(_start_local, settings)
+        label = local_label(server)
         try:
             engine = await asyncio.to_thread(
-                _make_engine, profile.engine, server.base_url, LOCAL_API_KEY, {}, LOCAL_LABEL
+                _make_engine, profile.engine, server.base_url, LOCAL_API_KEY, {}, label
             )
             await engine.check()
         except BaseException:
             if own_server:
                 await asyncio.to_thread(server.stop)
             raise
-        return Connection(engine, LOCAL_LABEL, True, server if own_server else None)
+        return Connection(engine, label, True, server if own_server else None)
 
     api_key = await asyncio.to_thread(profile.api_key)
     if not api_key:

@@ -33,6 +33,8 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    estimated: bool = False
+    """The server estimated the counts (its model's endpoint reported none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +181,8 @@ class RunCompleted:
     usage: Usage | None = None
     reason: str = ""
     """Why an incomplete run stopped early (for example ``max_completion_tokens``)."""
+    left_out: int = 0
+    """Earlier messages the built-in server left out to fit its model's context window."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Label, TextArea
 
-from tui_assistant.backend import LOCAL_HINT
+from tui_assistant.backend import LOCAL_HINT, LOCAL_LABEL
 from tui_assistant.engines.base import AssistantInfo, ThreadMessage
 from tui_assistant.errors import ActiveRunError, AppError, NotFoundError, NotSupportedError
 from tui_assistant.events import (
@@ -292,7 +292,7 @@ class MainScreen(Screen[None]):
             return
         self.workspace.attach_engine(self.connection.engine)
         self.header.endpoint = self.connection.label
-        if self.connection.is_local:
+        if self.connection.is_local and self.connection.label == LOCAL_LABEL:
             self.header.hint = LOCAL_HINT
         self.activity.add("ok", f"connected to {self.connection.label}")
         for problem in self.workspace.registry_problems or self._registry_problems():
@@ -776,8 +776,8 @@ class MainScreen(Screen[None]):
                 log("tool", f"{kind} {name}".strip() + f" → {one_line(output, 120)}")
             case ActionRequired(calls=calls):
                 log("warn", f"  requires action: {', '.join(c.name for c in calls)}")
-            case RunCompleted(status=status, usage=usage, reason=reason):
-                await self._run_completed(live, status, usage, reason, shown)
+            case RunCompleted():
+                await self._run_completed(live, event, shown)
             case RunFailed(status=status, code=code, message=message):
                 what = f"The run {status}" + (f" ({code})" if code else "")
                 await self._show_error(live, f"{what}: {message}" if message else f"{what}.")
@@ -785,15 +785,18 @@ class MainScreen(Screen[None]):
         if shown:
             self.header.status = live.status
 
-    async def _run_completed(self, live: LiveRun, status: str, usage, reason: str,
-                             shown: bool) -> None:
+    async def _run_completed(self, live: LiveRun, event: RunCompleted, shown: bool) -> None:
+        status, usage, reason = event.status, event.usage, event.reason
         elapsed = time.monotonic() - live.started
         detail = f"run {short_id(live.run_id)} {status} in {elapsed:.1f} s"
         if usage is not None:
             detail += (f" · {usage.total_tokens:,} tokens (prompt {usage.prompt_tokens:,}, "
                        f"completion {usage.completion_tokens:,})")
+            detail += " estimated" if usage.estimated else ""
         if reason:
             detail += f" · {reason}"
+        if event.left_out:
+            detail += f" · {event.left_out} earlier messages left out to fit the model's window"
         self.activity.add("ok" if status == "completed" else "warn", detail)
         if not shown:
             return
