@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", metavar="PATH", type=Path, help="read settings from PATH (must exist)"
     )
+    parser.add_argument(
+        "--engine",
+        metavar="NAME",
+        help="the wire API: assistants, responses or auto (probe the endpoint)",
+    )
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
@@ -238,7 +243,11 @@ def _load(config: Path | None) -> Settings:
 def _run_app(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     profile = resolve_profile(
-        settings, name=args.profile, base_url=args.base_url, assistant_id=args.assistant
+        settings,
+        name=args.profile,
+        base_url=args.base_url,
+        assistant_id=args.assistant,
+        engine=args.engine,
     )
     profile = profile.with_key()
     store = Store.open(paths.store_path())
@@ -278,7 +287,7 @@ def _describe(profile: Profile, env: Mapping[str, str]) -> str:
             text += " (set)" if env.get(profile.api_key_env, "").strip() else " (not set)"
     if profile.assistant_id:
         text += f"  assistant: {profile.assistant_id}"
-    if profile.engine != "assistants":
+    if profile.engine != "auto":
         text += f"  engine: {profile.engine}"
     if profile.headers:
         text += f"  headers: {', '.join(profile.headers)}"
