@@ -756,6 +756,8 @@ class ResponsesEngine:
         self._item_runs: dict[str, str] = {}
         self._checked_threads: set[str] = set()
         self._vector_stores: dict[str, str] = {}
+        self._looked_up: set[str] = set()
+        """Conversations whose metadata (their vector store) has been read."""
         self._container_files: dict[str, list[str]] = {}
 
     def __repr__(self) -> str:
@@ -971,6 +973,7 @@ class ResponsesEngine:
             conversation = await self._once.conversations.create()
         thread_id = _str(_get(conversation, "id"))
         self._checked_threads.add(thread_id)
+        self._looked_up.add(thread_id)
         return thread_id
 
     async def retrieve_thread(self, thread_id: str) -> ThreadInfo:
@@ -978,6 +981,7 @@ class ResponsesEngine:
             conversation = await self._client.conversations.retrieve(thread_id)
         metadata = _get(conversation, "metadata", None) or {}
         metadata = {str(k): str(v) for k, v in dict(metadata).items()}
+        self._looked_up.add(thread_id)
         if metadata.get(VECTOR_STORE_KEY):
             self._vector_stores[thread_id] = metadata[VECTOR_STORE_KEY]
         return ThreadInfo(
@@ -1074,16 +1078,24 @@ class ResponsesEngine:
             )
 
     async def _consume(self, stream: RawEventStream, mapper: _Mapper) -> AsyncIterator[ev.RunEvent]:
-        """Map a response's events to the end, resuming the stream when it breaks off."""
+        """Map a response's events to its end.
+
+        A stream that breaks off (transport failure, silence, a malformed frame) is resumed
+        after the last ``sequence_number`` seen, so every delta arrives once. A stream that
+        ends cleanly without a final event (a cancel sends none) is settled by retrieving
+        the response; if it is still going, the stream is resumed. ``StreamInterrupted``
+        only when neither works (then the session polls ``retrieve_run``)."""
         resumes = 0
         while True:
             reason = ""
+            clean = False
             try:
                 while mapper.finished is None:
                     try:
                         raw = await anext(stream)
                     except StopAsyncIteration:
                         reason = f"The stream from {self._where} ended before the run finished."
+                        clean = True
                         break
                     except openai.APITimeoutError:
                         reason = (
@@ -1110,19 +1122,13 @@ class ResponsesEngine:
                 return
             if not mapper.response_id:
                 raise StreamInterrupted(reason, run_id="")
-            # Ended without a final event: see where the response is, then resume.
-            try:
-                with self._errors(f"Response {mapper.response_id}"):
-                    response = await self._client.responses.retrieve(mapper.response_id)
-            except EngineError as exc:
-                raise StreamInterrupted(f"{reason} ({exc.message})", run_id=mapper.run_id) from exc
-            if _str(_get(response, "status")) in _TERMINAL:
-                for event in mapper.settle(_dump(response)):
+            if clean or resumes >= self._max_resumes:
+                async for event in self._settle(mapper, reason):
                     yield event
                 if mapper.finished is not None:
                     return
-            if resumes >= self._max_resumes:
-                raise StreamInterrupted(reason, run_id=mapper.run_id)
+                if resumes >= self._max_resumes:
+                    raise StreamInterrupted(reason, run_id=mapper.run_id)
             resumes += 1
             try:
                 with self._errors(f"Response {mapper.response_id}"):
@@ -1131,8 +1137,23 @@ class ResponsesEngine:
                             mapper.response_id, stream=True, starting_after=mapper.last_seq
                         )
                     )
-            except EngineError as exc:
-                raise StreamInterrupted(f"{reason} ({exc.message})", run_id=mapper.run_id) from exc
+            except EngineError:
+                async for event in self._settle(mapper, reason):
+                    yield event
+                if mapper.finished is not None:
+                    return
+                raise StreamInterrupted(reason, run_id=mapper.run_id) from None
+
+    async def _settle(self, mapper: _Mapper, reason: str) -> AsyncIterator[ev.RunEvent]:
+        """Finish ``mapper`` from the retrieved response, if that response has ended."""
+        try:
+            with self._errors(f"Response {mapper.response_id}"):
+                response = await self._client.responses.retrieve(mapper.response_id)
+        except EngineError as exc:
+            raise StreamInterrupted(f"{reason} ({exc.message})", run_id=mapper.run_id) from exc
+        if _str(_get(response, "status")) in _TERMINAL:
+            for event in mapper.settle(_dump(response)):
+                yield event
 
     async def run(
         self,
@@ -1207,8 +1228,8 @@ class ResponsesEngine:
 
     async def cancel_run(self, thread_id: str, run_id: str) -> None:
         chain = await self._chain(thread_id, run_id)
-        chain.cancelled = True
         info = await self.retrieve_run(thread_id, run_id)
+        chain.cancelled = True
         if info.calls and info.status == "requires_action":
             # Waiting for outputs: answer the calls without a new response.
             await self._add_outputs(thread_id, [c.call_id for c in info.calls], CANCELLED_OUTPUT)
@@ -1300,7 +1321,7 @@ class ResponsesEngine:
                 self._container_files.setdefault(thread_id, []).append(file_id)
             if "file_search" in kinds:
                 search.append(file_id)
-        if thread_id not in self._vector_stores and thread_id not in self._checked_threads:
+        if thread_id not in self._vector_stores and thread_id not in self._looked_up:
             try:
                 await self.retrieve_thread(thread_id)  # learns a vector store made earlier
             except EngineError:
