@@ -627,6 +627,11 @@ class ResponsesServer:
                 text = content
             elif isinstance(content, list):
                 text = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if text.strip() == "/long":  # the demo model's long document (benchmarks)
+            from tui_assistant.server.demo import long_document
+            from tui_assistant.server.models import tokenize
+
+            return Plan([("text", tokenize(long_document()), [])])
         return Plan([("text", ["You ", "said: ", text or "nothing"], [])])
 
     def _stream(self, live: _Live, after: int, *, cut_after: int | None) -> StreamingResponse:
@@ -945,3 +950,23 @@ class _Refused(Exception):
     def __init__(self, response: Response) -> None:
         super().__init__("refused")
         self.response = response
+
+
+def main() -> None:
+    """Serve until interrupted: ``python tests/responses_support.py [SECONDS_PER_EVENT]``.
+
+    Prints the base URL on the first line (the benchmark reads it)."""
+    import sys
+
+    pause = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
+    server = ResponsesServer(token_pause=pause).start()
+    print(server.base_url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
