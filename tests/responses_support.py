@@ -151,7 +151,9 @@ class Plan:
     Steps: ``("text", [chunks], [annotations])``, ``("call", name, arguments)``,
     ``("code", [code chunks], logs)``, ``("search", [queries], [results])``,
     ``("reasoning", [summary chunks])``, ``("gate", name)`` (wait until
-    ``server.release(name)`` or a cancel)."""
+    ``server.release(name)`` or a cancel), ``("raw", event)`` (any other event).
+    ``end`` is ``completed``, ``failed``, ``incomplete`` or ``error`` (an ``error`` event,
+    the response failed, the stream ends)."""
 
     steps: list[tuple] = field(default_factory=list)
     end: str = "completed"
@@ -209,6 +211,10 @@ class ResponsesServer:
         self.vector_stores: dict[str, dict[str, Any]] = {}
         self.container_files: dict[tuple[str, str], bytes] = {}
         self._gates: dict[str, asyncio.Event] = {}
+        self.refuse_resume = False
+        """Answer ``GET /responses/{id}?stream=true`` with HTTP 500."""
+        self.release_on_retrieve = ""
+        """Open this gate when a response is retrieved (not streamed)."""
         self.loop: asyncio.AbstractEventLoop | None = None
         app = Starlette(
             routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "DELETE"])]
@@ -259,6 +265,8 @@ class ResponsesServer:
         self.plans.clear()
         self.fail_next.clear()
         self.schema.failures.clear()
+        self.refuse_resume = False
+        self.release_on_retrieve = ""
 
     def plan(self, *plans: Plan) -> None:
         self.plans.extend(plans)
@@ -516,6 +524,10 @@ class ResponsesServer:
                 404,
             )
         if len(rest) == 1 and method == "GET":
+            if query.get("stream") == "true" and self.refuse_resume:
+                return _error(500, "The stream cannot be resumed right now.", kind="server_error")
+            if query.get("stream") != "true" and self.release_on_retrieve:
+                self._gate(self.release_on_retrieve).set()
             if query.get("stream") == "true":
                 after = int(query.get("starting_after", -1))
                 if not live.obj.get("background"):
@@ -686,6 +698,12 @@ class ResponsesServer:
                 "output_tokens_details": {"reasoning_tokens": reasoning},
                 "total_tokens": inp + out,
             }
+            if plan.end == "error":  # an error event, and the stream just ends
+                live.obj["status"] = "failed"
+                live.obj["error"] = {"code": plan.error[0], "message": plan.error[1]}
+                await self._emit(live, {"type": "error", "code": plan.error[0],
+                                        "message": plan.error[1], "param": None})
+                return
             live.obj["status"] = plan.end
             if plan.end == "failed":
                 live.obj["error"] = {"code": plan.error[0], "message": plan.error[1]}
@@ -714,6 +732,9 @@ class ResponsesServer:
         index = len(live.obj["output"])
         if kind == "gate":
             await self._gate(step[1]).wait()
+            return
+        if kind == "raw":  # an event the engine has no use for
+            await self._emit(live, dict(step[1]))
             return
         if kind == "text":
             chunks, annotations = step[1], step[2]

@@ -383,3 +383,44 @@ async def test_local_assistants_live_in_the_store(rserver, tmp_path):
         assert store.local_assistants("elsewhere").list() == []
     finally:
         store.close()
+
+
+async def test_unknown_event_types_are_ignored(rserver, engine):
+    rserver.plan(Plan([
+        ("raw", {"type": "response.web_search_call.in_progress", "output_index": 0,
+                 "item_id": "ws_1"}),
+        ("text", ["Still ", "fine."], []),
+    ]))
+    thread = await engine.create_thread()
+    events = await collect(engine.run(thread, ASSISTANT.id, "x"))
+    assert text_of(events) == "Still fine."
+    assert not [e for e in events if isinstance(e, ev.ToolCallStarted)]
+    assert isinstance(events[-1], ev.RunCompleted)
+
+
+async def test_an_error_event_ends_the_turn_with_the_responses_error(rserver, engine):
+    rserver.plan(Plan([("text", ["Hm"], [])], end="error",
+                      error=("rate_limit_exceeded", "Too many tokens per minute.")))
+    thread = await engine.create_thread()
+    events = await collect(Session(engine, poll_interval=0.01).send(thread, ASSISTANT.id, "x"))
+    final = events[-1]
+    assert isinstance(final, ev.RunFailed)
+    assert (final.status, final.code, final.message) == (
+        "failed", "rate_limit_exceeded", "Too many tokens per minute.")
+
+
+async def test_when_resuming_fails_the_session_follows_the_run(rserver, engine):
+    rserver.plan(Plan([("text", ["alpha ", "beta ", "gamma"], []), ("gate", "later")],
+                      cut_after=6))
+    rserver.refuse_resume = True
+    rserver.release_on_retrieve = "later"
+    thread = await engine.create_thread()
+    notes: list[str] = []
+    session = Session(engine, poll_interval=0.01, on_recovery=lambda _t, n: notes.append(n))
+    events = await collect(session.send(thread, ASSISTANT.id, "x"))
+    done = [e for e in events if isinstance(e, ev.MessageCompleted)]
+    assert [d.text for d in done] == ["alpha beta gamma"]
+    assert text_of(events) == "alpha beta "  # what streamed before the cut, once
+    assert isinstance(events[-1], ev.RunCompleted) and events[-1].status == "completed"
+    assert notes and "Following run" in notes[0]
+    assert len(posts(rserver)) == 1
