@@ -393,6 +393,8 @@ class _Chain:
     usage: ev.Usage | None = None
     counted: set[str] = field(default_factory=set)
     answered: set[str] = field(default_factory=set)
+    pending: tuple[ev.FunctionCall, ...] = ()
+    """The calls the run last paused for."""
     cancelled: bool = False
 
     def count(self, response_id: str, usage: ev.Usage | None) -> None:
@@ -605,6 +607,7 @@ class _Mapper:
             if every and chain.cancelled:
                 status = "cancelled"
             elif calls:
+                chain.pending = calls
                 yield self._finish(
                     ev.ActionRequired(run_id=chain.run_id, thread_id=self.thread_id, calls=calls)
                 )
@@ -1190,7 +1193,7 @@ class ResponsesEngine:
     ) -> AsyncIterator[ev.RunEvent]:
         chain = await self._chain(thread_id, run_id)
         settings = self._assistant(chain.assistant_id)
-        calls = await self._pending_calls(chain)
+        calls = chain.pending or await self._pending_calls(chain)
         body = self._request(settings, thread_id, None)
         body["input"] = [
             {"type": "function_call_output", "call_id": o.call_id, "output": o.output}
@@ -1259,6 +1262,7 @@ class ResponsesEngine:
                 status = "cancelled"
             elif calls:
                 status = "requires_action"
+                chain.pending = calls
         error = _get(response, "error")
         return RunInfo(
             id=chain.run_id,
