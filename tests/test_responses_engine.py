@@ -424,3 +424,39 @@ async def test_when_resuming_fails_the_session_follows_the_run(rserver, engine):
     assert isinstance(events[-1], ev.RunCompleted) and events[-1].status == "completed"
     assert notes and "Following run" in notes[0]
     assert len(posts(rserver)) == 1
+
+
+async def test_a_conversation_made_elsewhere_is_adopted_and_deleted(rserver, engine):
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=rserver.base_url, api_key=API_KEY, max_retries=0)
+    try:
+        made = await client.conversations.create(
+            items=[{"type": "message", "role": "user", "content": "from elsewhere"}],
+            metadata={"topic": "adopted"},
+        )
+    finally:
+        await client.close()
+    info = await engine.retrieve_thread(made.id)
+    assert (info.id, info.metadata) == (made.id, {"topic": "adopted"})
+    page = await engine.list_messages(made.id)
+    assert [(m.role, m.text) for m in page.messages] == [("user", "from elsewhere")]
+    events = await collect(Session(engine).send(made.id, ASSISTANT.id, "hi"))
+    assert text_of(events) == "You said: hi"
+    await engine.delete_thread(made.id)
+    with pytest.raises(NotFoundError, match=made.id):
+        await engine.retrieve_thread(made.id)
+
+
+async def test_code_interpreter_attachments_go_to_the_container(rserver, engine, tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    uploaded = await engine.upload_file(str(data))
+    thread = await engine.create_thread()
+    attachment = {"file_id": uploaded.id, "tools": [{"type": "code_interpreter"}]}
+    await collect(engine.run(thread, ASSISTANT.id, "sum it", attachments=[attachment]))
+    await collect(engine.run(thread, ASSISTANT.id, "again"))
+    for body in posts(rserver):
+        tool = next(t for t in body["tools"] if t["type"] == "code_interpreter")
+        assert tool["container"] == {"type": "auto", "file_ids": [uploaded.id]}
+    assert not rserver.vector_stores
