@@ -459,4 +459,4 @@ async def test_code_interpreter_attachments_go_to_the_container(rserver, engine,
     for body in posts(rserver):
         tool = next(t for t in body["tools"] if t["type"] == "code_interpreter")
         assert tool["container"] == {"type": "auto", "file_ids": [uploaded.id]}
-    assert not rserver.vector_stores
+    assert rserver.conversations[thread]["metadata"] == {}  # no vector store for it
