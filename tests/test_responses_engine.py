@@ -260,7 +260,7 @@ async def test_file_search_vector_store_and_citations(rserver, engine, tmp_path)
     events = await collect(
         Session(engine).send(thread, ASSISTANT.id, "how long?", attachments=[attachment])
     )
-    (store_id,) = rserver.vector_stores
+    (store_id,) = [k for k, v in rserver.vector_stores.items() if thread in v["name"]]
     assert rserver.vector_stores[store_id]["files"] == [uploaded.id]
     assert rserver.conversations[thread]["metadata"] == {VECTOR_STORE_KEY: store_id}
     (body,) = posts(rserver)
@@ -278,7 +278,7 @@ async def test_file_search_vector_store_and_citations(rserver, engine, tmp_path)
         await collect(later.run(thread, ASSISTANT.id, "and exchanges?"))
     finally:
         await later.aclose()
-    assert len(rserver.vector_stores) == 1
+    assert [k for k, v in rserver.vector_stores.items() if thread in v["name"]] == [store_id]
     assert {"type": "file_search", "vector_store_ids": [store_id]} in posts(rserver)[-1]["tools"]
 
 
