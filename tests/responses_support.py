@@ -583,8 +583,8 @@ class ResponsesServer:
             if active is not None and not active.done:
                 return _error(
                     400,
-                    "Another response is already in progress for this "
-                    "conversation; wait for it to finish or cancel it.",
+                    "Another process is currently operating on this conversation. "
+                    "Please retry in a few seconds.",  # what api.openai.com says
                     param="conversation",
                     code="conversation_locked",
                 )

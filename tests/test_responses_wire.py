@@ -176,7 +176,7 @@ async def test_a_second_response_while_one_runs_is_refused(rserver, client):
         stream=True, background=True,
     )
     await anext(first)
-    with pytest.raises(openai.BadRequestError, match="already in progress"):
+    with pytest.raises(openai.BadRequestError, match="currently operating on this conversation"):
         await client.responses.create(
             model="gpt-test-mini", conversation=conversation.id, input="two"
         )

@@ -100,9 +100,14 @@ CANCELLED_OUTPUT = json.dumps({"error": "The run was cancelled before this call 
 DANGLING_OUTPUT = json.dumps({"error": "This call was interrupted and never answered."})
 
 _ACTIVE = re.compile(
-    r"already has an active|in progress|currently (being )?(processed|running)|already running",
+    r"already has an active|in progress|currently (being )?(processed|running|operating)"
+    r"|already running",
     re.I,
 )
+_LOCKED_CODES = {"conversation_locked", "conversation_already_has_active_response"}
+"""OpenAI's codes for "another response is working on this conversation" (HTTP 400:
+"Another process is currently operating on this conversation. Please retry in a few
+seconds.")."""
 _MODEL = re.compile(r"\bmodel\b", re.I)
 _TERMINAL = {"completed", "failed", "cancelled", "incomplete"}
 
@@ -801,7 +806,10 @@ class ResponsesEngine:
             if status == 404:
                 subject = what or "The requested object"
                 return NotFoundError(f"{subject} was not found on {self._where} (HTTP 404).")
-            if status in (400, 409) and _ACTIVE.search(detail) and "conversation" in detail.lower():
+            if status in (400, 409) and (
+                code in _LOCKED_CODES
+                or (_ACTIVE.search(detail) and "conversation" in detail.lower())
+            ):
                 return ActiveRunError(
                     "This conversation already has a response in progress. "
                     "Wait for it to finish or cancel it."
