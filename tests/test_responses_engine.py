@@ -329,6 +329,13 @@ async def test_http_errors_map_to_the_engine_errors(rserver, engine):
     )
     with pytest.raises(NotFoundError, match="gpt-nonexistent"):
         await collect(engine.run(thread, "asst_local_bad", "x"))
+    rserver.fail_next.append(
+        (404, {"message": "The model `gpt-9` does not exist or you do not have access to it.",
+               "type": "invalid_request_error", "param": None, "code": None}, {})
+    )
+    with pytest.raises(NotFoundError, match="gpt-9") as missing_model:
+        await collect(engine.run(thread, ASSISTANT.id, "x"))
+    assert missing_model.value.title == "Unknown model"
     with pytest.raises(NotFoundError, match="local assistants"):
         await collect(engine.run(thread, "asst_local_missing", "x"))
     rserver.plan(Plan([("gate", "busy")]))
