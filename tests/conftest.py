@@ -491,3 +491,25 @@ def gateway(upstream: Any, start_server: Any) -> Any:
         return server, client
 
     return start
+
+# --- the scripted Responses + Conversations server (tests/responses_support.py) --------
+
+
+@pytest.fixture(scope="module")
+def responses_server() -> Any:
+    """A scripted Responses + Conversations endpoint, one per module."""
+    from responses_support import ResponsesServer
+
+    server = ResponsesServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def rserver(responses_server: Any) -> Any:
+    """The module's Responses server, reset; its bodies and events must match the schema."""
+    responses_server.reset()
+    yield responses_server
+    failures = list(responses_server.schema.failures)
+    responses_server.schema.failures.clear()
+    assert not failures, "\n".join(failures[:20])

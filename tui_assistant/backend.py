@@ -40,6 +40,11 @@ class Connection:
     is_local: bool
     server: LocalServer | None = field(default=None, repr=False)
 
+    @property
+    def kind(self) -> str:
+        """The wire API in use: ``assistants`` or ``responses`` (``auto`` resolved)."""
+        return str(getattr(self.engine, "kind", "assistants"))
+
     async def close(self) -> None:
         try:
             await self.engine.aclose()
@@ -85,16 +90,38 @@ def local_label(server: LocalServer) -> str:
     return f"built-in server → {host} · {getattr(model, 'model', None) or '?'}"
 
 
-def _make_engine(kind: str, base_url: str, api_key: str, headers, label: str) -> Engine:
+def _make_engine(
+    kind: str, base_url: str, api_key: str, headers, label: str, assistants=None
+) -> Engine:
     from tui_assistant.engines import create_engine
 
-    return create_engine(kind, base_url=base_url, api_key=api_key, headers=headers, label=label)
+    return create_engine(
+        kind, base_url=base_url, api_key=api_key, headers=headers, label=label,
+        assistants=assistants,
+    )
+
+
+def _load_engines(kind: str) -> None:
+    """Import the engine modules ``kind`` may need (the SDK import is slow)."""
+    import tui_assistant.engines.assistants  # noqa: F401
+
+    if kind != "assistants":
+        import tui_assistant.engines.responses  # noqa: F401
 
 
 async def connect(
-    profile: Profile, settings: Settings, *, server: LocalServer | None = None
+    profile: Profile,
+    settings: Settings,
+    *,
+    server: LocalServer | None = None,
+    assistants: object | None = None,
 ) -> Connection:
     """Start (or reuse) what the profile needs and return a probed engine.
+
+    The profile's ``engine`` kind decides the wire API; ``auto`` probes the endpoint
+    (``engines.choose_engine``); the local server always speaks the Assistants API.
+    ``assistants`` is the book of local assistants a Responses engine keeps
+    (``store.local_assistants(profile.endpoint_key)``; in memory when not given).
 
     Raises:
         MissingKeyError: a remote profile has no API key.
@@ -107,8 +134,9 @@ async def connect(
             server = await asyncio.to_thread(_start_local, settings)
         label = local_label(server)
         try:
+            kind = "assistants" if profile.engine == "auto" else profile.engine
             engine = await asyncio.to_thread(
-                _make_engine, profile.engine, server.base_url, LOCAL_API_KEY, {}, label
+                _make_engine, kind, server.base_url, LOCAL_API_KEY, {}, label, assistants
             )
             await engine.check()
         except BaseException:
@@ -124,12 +152,14 @@ async def connect(
             f"set {profile.api_key_env} (or api_key_env / api_key_command in the profile)."
         )
     assert profile.base_url is not None
-    engine = await asyncio.to_thread(
-        _make_engine, profile.engine, profile.base_url, api_key, dict(profile.headers), ""
+    from tui_assistant.engines import choose_engine
+
+    await asyncio.to_thread(_load_engines, profile.engine)
+    engine = await choose_engine(
+        profile.engine,
+        base_url=profile.base_url,
+        api_key=api_key,
+        headers=dict(profile.headers),
+        assistants=assistants,
     )
-    try:
-        await engine.check()
-    except BaseException:
-        await engine.aclose()
-        raise
     return Connection(engine, engine.label, False)

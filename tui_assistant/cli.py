@@ -206,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", metavar="PATH", type=Path, help="read settings from PATH (must exist)"
     )
     _add_model_options(parser)
+    parser.add_argument(
+        "--engine",
+        metavar="NAME",
+        help="the wire API: assistants, responses or auto (probe the endpoint)",
+    )
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
@@ -291,7 +296,11 @@ def _run_app(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     local = _local_model(args, settings)
     profile = resolve_profile(
-        settings, name=args.profile, base_url=args.base_url, assistant_id=args.assistant
+        settings,
+        name=args.profile,
+        base_url=args.base_url,
+        assistant_id=args.assistant,
+        engine=args.engine,
     )
     if local is not None:
         from dataclasses import replace
@@ -346,7 +355,7 @@ def _describe(profile: Profile, env: Mapping[str, str]) -> str:
             text += " (set)" if env.get(profile.api_key_env, "").strip() else " (not set)"
     if profile.assistant_id:
         text += f"  assistant: {profile.assistant_id}"
-    if profile.engine != "assistants":
+    if profile.engine != "auto":
         text += f"  engine: {profile.engine}"
     if profile.headers:
         text += f"  headers: {', '.join(profile.headers)}"

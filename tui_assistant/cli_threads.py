@@ -117,6 +117,7 @@ def _profile(args: argparse.Namespace, settings: Settings) -> Profile:
         name=args.profile,
         base_url=args.base_url,
         assistant_id=getattr(args, "assistant", None),
+        engine=getattr(args, "engine", None),
     )
 
 

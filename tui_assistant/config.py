@@ -43,7 +43,7 @@ The file format (every key optional)::
     api_key_command = "pass show work/api-key"
     api_key = "..."               # only if the file is mode 0600
     assistant_id = "asst_123"
-    engine = "assistants"
+    engine = "auto"               # or "assistants" / "responses"
     headers = { "X-Team" = "blue" }
 """
 
@@ -60,6 +60,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from tui_assistant import paths
+from tui_assistant.engines import ENGINE_KINDS
 from tui_assistant.errors import ConfigError, MissingKeyError
 
 __all__ = [
@@ -83,8 +84,8 @@ DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 BASE_URL_ENV = "OPENAI_BASE_URL"
 """The environment variable that selects an endpoint when no flag does."""
 
-ENGINES = ("assistants",)
-"""Wire APIs a profile may name in ``engine`` (``responses`` joins when it exists)."""
+ENGINES = ENGINE_KINDS
+"""Wire APIs a profile may name in ``engine`` (``auto`` probes the endpoint)."""
 
 KEY_COMMAND_TIMEOUT = 30.0
 """Seconds an ``api_key_command`` may take (long enough to type a passphrase)."""
@@ -169,8 +170,8 @@ class Profile:
     """A command (split like a shell line, run without a shell) that prints the key."""
     assistant_id: str | None = None
     """The assistant to open; ``None`` lets the app choose or ask."""
-    engine: str = "assistants"
-    """The wire API: one of ``ENGINES``."""
+    engine: str = "auto"
+    """The wire API: one of ``ENGINES``; ``auto`` probes (the local server: Assistants)."""
     headers: dict[str, str] = field(default_factory=dict, hash=False)
     """Extra default headers sent with every request."""
     secret: Secret | None = field(default=None, repr=False, compare=False, hash=False)
@@ -739,14 +740,16 @@ def resolve_profile(
     base_url: str | None = None,
     assistant_id: str | None = None,
     env: Mapping[str, str] = os.environ,
+    engine: str | None = None,
 ) -> Profile:
     """The profile to use, from flags, environment and settings (see the module docstring).
 
     ``name`` and ``base_url`` are the ``--profile`` and ``--base-url`` flags. With both,
     the named profile is used with the given URL; ``base_url`` alone makes a profile named
     ``command-line`` whose key comes from ``OPENAI_API_KEY``. ``assistant_id`` (the
-    ``--assistant`` flag) replaces the profile's assistant. Raises ``ConfigError`` for an
-    unknown profile or a malformed URL.
+    ``--assistant`` flag) replaces the profile's assistant; ``engine`` (``--engine``) its
+    engine kind. Raises ``ConfigError`` for an unknown profile, a malformed URL or an
+    unknown engine kind.
     """
     profile: Profile | None
     if name is not None:
@@ -771,6 +774,11 @@ def resolve_profile(
         if not assistant_id:
             raise ConfigError("--assistant must not be empty")
         profile = replace(profile, assistant_id=assistant_id)
+    if engine is not None:
+        kind = engine.strip().lower()
+        if kind not in ENGINES:
+            raise ConfigError(f"--engine must be one of: {', '.join(ENGINES)}")
+        profile = replace(profile, engine=kind)
     return profile
 
 

@@ -8,6 +8,7 @@ screen; it keeps the theme, the keymap, help and the error net for workers.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import ClassVar
 
 from textual.app import App
@@ -56,6 +57,8 @@ class TuiAssistantApp(App[int]):
         self.settings = settings
         self.profile = profile
         self.store = store
+        if connector is connect:  # a Responses engine keeps its assistants in the store
+            connector = partial(connect, assistants=store.local_assistants(profile.endpoint_key))
         self.connector = connector
         self.open_thread_id = open_thread_id
         """A thread to adopt and open once connected (``tui-assistant open ID``)."""

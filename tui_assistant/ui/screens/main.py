@@ -291,10 +291,13 @@ class MainScreen(Screen[None]):
             self.ready.set()
             return
         self.workspace.attach_engine(self.connection.engine)
-        self.header.endpoint = self.connection.label
+        kind = getattr(self.connection, "kind", "assistants")
+        self.header.endpoint = self.connection.label + (
+            " · Responses API" if kind == "responses" else ""
+        )
         if self.connection.is_local and self.connection.label == LOCAL_LABEL:
             self.header.hint = LOCAL_HINT
-        self.activity.add("ok", f"connected to {self.connection.label}")
+        self.activity.add("ok", f"connected to {self.connection.label} ({kind} API)")
         for problem in self.workspace.registry_problems or self._registry_problems():
             self.notify(problem, title="A tool plugin could not be loaded", severity="warning")
         await self.choose_assistant(initial=True)
