@@ -629,6 +629,17 @@ class Workspace:
         self.known_assistants = {a.id: a for a in assistants}
         return assistants
 
+    async def list_models(self) -> list[str]:
+        """The models the endpoint offers (``GET /models``); empty where it lists none."""
+        engine = self._engine
+        lister = getattr(engine, "list_models", None)
+        if lister is None:
+            return []
+        try:
+            return list(await lister())
+        except AppError:
+            return []
+
     def preferred_assistant(self, assistants: Sequence[AssistantInfo]) -> AssistantInfo | None:
         """At start-up: the profile's assistant, the open thread's, the last used, or the
         only one there is."""

@@ -1059,6 +1059,12 @@ class AssistantsEngine:
         data = list(_get(page, "data", ()) or ())
         return _run_info(data[0]) if data else None
 
+    async def list_models(self) -> list[str]:
+        """The model ids ``GET /models`` offers, sorted."""
+        with self._errors(collection="/models"):
+            page = await self._client.models.list()
+        return sorted({str(_get(m, "id", "") or "") for m in _get(page, "data", ()) or ()} - {""})
+
     async def aclose(self) -> None:
         await self._client.close()
 

@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, SelectionList, TextArea
 from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
@@ -73,11 +74,14 @@ class AssistantEditor(ModalScreen[AssistantEdit | None]):
         registered: Sequence[dict],
         *,
         default_model: str = "",
+        models: Sequence[str] = (),
     ) -> None:
         super().__init__(classes="dialog-screen")
         self.settings = settings
         self.registered = {function_name(t): dict(t) for t in registered if function_name(t)}
         self.default_model = default_model
+        self.models = list(models)
+        """The endpoint's models (``GET /models``): a typed name completes from them."""
         existing = settings.tools if settings else ()
         self.existing = list(existing)
         self.existing_functions = {function_name(t): t for t in existing if function_name(t)}
@@ -107,7 +111,9 @@ class AssistantEditor(ModalScreen[AssistantEdit | None]):
                             id="name")
                 yield Label("Model")
                 yield Input(value=s.model if s else self.default_model,
-                            placeholder="e.g. gpt-4o", id="model")
+                            placeholder="e.g. gpt-4o", id="model",
+                            suggester=SuggestFromList(self.models, case_sensitive=False)
+                            if self.models else None)
                 yield Label("Instructions")
                 yield TextArea(s.instructions if s else "", id="instructions", soft_wrap=True,
                                tab_behavior="focus")
@@ -276,7 +282,8 @@ class AssistantsScreen(ModalScreen[AssistantInfo | None]):
           description="Creating an assistant")
     async def action_create(self) -> None:
         edit = await self.app.push_screen_wait(
-            AssistantEditor(None, self.registered(), default_model=self.default_model)
+            AssistantEditor(None, self.registered(), default_model=self.default_model,
+                            models=await self.workspace.list_models())
         )
         if edit is None:
             return
@@ -310,7 +317,8 @@ class AssistantsScreen(ModalScreen[AssistantInfo | None]):
             self._status(f"{error.title}: {error.message}")
             return
         edit = await self.app.push_screen_wait(
-            AssistantEditor(settings, self.registered(), default_model=self.default_model)
+            AssistantEditor(settings, self.registered(), default_model=self.default_model,
+                            models=await self.workspace.list_models())
         )
         if edit is None:
             return

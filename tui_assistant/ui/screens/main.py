@@ -345,9 +345,10 @@ class MainScreen(Screen[None]):
             self.set_assistant(chosen)
 
     async def create_assistant(self, reason: str = "") -> AssistantInfo | None:
-        draft: AssistantDraft | None = await self.app.push_screen_wait(
-            AssistantForm(model=self.assistant.model if self.assistant else "", reason=reason)
-        )
+        models = await self.workspace.list_models()
+        draft: AssistantDraft | None = await self.app.push_screen_wait(AssistantForm(
+            model=self.assistant.model if self.assistant else "", reason=reason, models=models
+        ))
         if draft is None:
             return None
         try:
