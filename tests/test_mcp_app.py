@@ -138,7 +138,8 @@ async def test_the_palette_restarts_a_server(store, start_server, script):
 
         await wait_for(pilot, lambda: len(ready_lines()) == 2, "the server to restart")
         assert demo.status == "ready" and demo.client is not first
-        assert sorted(f.name for f in app.workspace.mcp.functions()) == [f"demo__{n}" for n in TOOL_NAMES]
+        names = sorted(f.name for f in app.workspace.mcp.functions())
+        assert names == [f"demo__{n}" for n in TOOL_NAMES]
 
 
 async def test_an_image_from_an_mcp_tool_is_shown_in_the_pane(store, start_server, script):

@@ -535,3 +535,36 @@ async def test_a_live_server_stays_ready_between_checks(script, managers):
     await asyncio.sleep(0.5)  # many liveness checks
     assert manager.servers["demo"].status == "ready"
     assert [n.level for n in notices] == ["ok"]
+
+
+async def test_mcp_tools_through_the_responses_engine(rserver, script, managers):
+    """The Responses engine gets the run's tools too, for every response of the run."""
+    from responses_support import API_KEY, Plan
+
+    from tui_assistant.engines.base import AssistantSettings
+    from tui_assistant.engines.responses import MemoryAssistants, ResponsesEngine
+
+    assistant = AssistantSettings(id="asst_local_mcp", name="Tester", model="gpt-test-mini",
+                                  tools=({"type": "code_interpreter"},))
+    manager, _ = await managers([server_config(script, trusted=True, tools=("echo",))])
+    engine = ResponsesEngine(rserver.base_url, API_KEY, assistants=MemoryAssistants([assistant]))
+    try:
+        rserver.plan(Plan([("call", "demo__echo", '{"text": "over responses"}')]))
+        thread = await engine.create_thread()
+        runner = ToolRunner(manager.registry_over(ToolRegistry()), timeout=30)
+        session = Session(engine, on_action=runner,
+                          run_tools=partial(manager.run_tools, engine))
+        events = [e async for e in session.send(thread, assistant.id, "echo please")]
+    finally:
+        await engine.aclose()
+    assert [(r.call.name, r.output) for r in runner.results] == [
+        ("demo__echo", "echo: over responses")
+    ]
+    assert "".join(e.text for e in events if isinstance(e, ev.TextDelta)) == (
+        "The function said: echo: over responses"
+    )
+    bodies = [body for _m, _p, _q, body in rserver.requests_to("POST", "/responses")]
+    assert len(bodies) == 2
+    for body in bodies:  # the first response and the one after the output
+        assert [t["type"] for t in body["tools"]] == ["function", "code_interpreter"]
+        assert body["tools"][0]["name"] == "demo__echo"
