@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from tui_assistant import __version__, cli_threads, paths
+from tui_assistant import __version__, cli_mcp, cli_threads, paths
 from tui_assistant.config import (
     BASE_URL_ENV,
     DEFAULT_KEY_ENV,
@@ -283,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the config file to show or create",
     )
     cli_threads.add_parsers(commands)
+    cli_mcp.add_parser(commands)
     return parser
 
 
@@ -410,6 +411,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_server(args)
         if args.command == "config":
             return _show_config(args)
+        if args.command == "mcp":
+            explicit = getattr(args, "config", None)
+            path = explicit.expanduser() if explicit is not None else paths.config_file(
+                create=False
+            )
+            return cli_mcp.run(_load(explicit), path)
         if args.command in cli_threads.COMMANDS:
             return cli_threads.run(args)
         return _run_app(args)

@@ -24,6 +24,8 @@ HEADLESS = [
     "tui_assistant.errors",
     "tui_assistant.cli",
     "tui_assistant.tools",
+    "tui_assistant.tools.mcp",
+    "tui_assistant.cli_mcp",
     "tui_assistant.files",
 ]
 
@@ -53,5 +55,6 @@ def test_all_headless_modules_together() -> None:
 
 def test_cli_import_is_light() -> None:
     loaded = loaded_after_import(["tui_assistant.cli"])
-    heavy = {"textual", "rich", "openai", "httpx", "httpx2", "starlette", "uvicorn", "platformdirs"}
+    heavy = {"textual", "rich", "openai", "httpx", "httpx2", "starlette", "uvicorn", "platformdirs",
+             "mcp", "anyio"}
     assert not heavy & loaded

@@ -989,11 +989,14 @@ class AssistantsEngine:
         *,
         additional_instructions: str | None = None,
         attachments: Sequence[dict] = (),
+        tools: Sequence[dict] | None = None,
     ) -> AsyncIterator[ev.RunEvent]:
         await self._ready()
         extra: dict[str, Any] = {}
         if additional_instructions:
             extra["additional_instructions"] = additional_instructions
+        if tools is not None:  # the run's tools replace the assistant's for this run
+            extra["tools"] = [dict(t) for t in tools]
         message: dict[str, Any] = {"role": "user", "content": text}
         if attachments:
             message["attachments"] = [dict(a) for a in attachments]

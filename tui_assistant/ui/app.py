@@ -7,11 +7,11 @@ screen; it keeps the theme, the keymap, help and the error net for workers.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import ClassVar
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -23,9 +23,11 @@ from tui_assistant.config import Profile, Settings
 from tui_assistant.errors import AppError
 from tui_assistant.store import Store
 from tui_assistant.text import clean_text
+from tui_assistant.tools.mcp import McpNotice
 from tui_assistant.ui.keys import restore_alt_digits
 from tui_assistant.ui.screens.help import HelpScreen, key_rows
 from tui_assistant.ui.screens.main import MainScreen
+from tui_assistant.ui.widgets.tool_activity import ToolActivity
 from tui_assistant.workspace import Workspace
 
 Connector = Callable[[Profile, Settings], Awaitable[Connection]]
@@ -63,9 +65,60 @@ class TuiAssistantApp(App[int]):
         self.open_thread_id = open_thread_id
         """A thread to adopt and open once connected (``tui-assistant open ID``)."""
         self.workspace = Workspace(store, profile, settings)
+        self.workspace.mcp.on_notice = self._mcp_notice
 
     def get_default_screen(self) -> Screen:
-        return MainScreen(self.workspace, self.connector, open_thread_id=self.open_thread_id)
+        return MainScreen(self.workspace, self._starting_mcp(self.connector),
+                          open_thread_id=self.open_thread_id)
+
+    # -- MCP servers -------------------------------------------------------------------
+
+    def _starting_mcp(self, connector: Connector) -> Connector:
+        """``connector``, then the MCP servers start in the background (the first frame
+        never waits for them)."""
+
+        async def connect_then_start(profile: Profile, settings: Settings) -> Connection:
+            connection = await connector(profile, settings)
+            self.workspace.mcp.start()
+            return connection
+
+        return connect_then_start
+
+    def _mcp_notice(self, notice: McpNotice) -> None:
+        """A server is ready (a line in the tool pane) or failed (also a notification,
+        with the tail of its stderr)."""
+        for screen in self.screen_stack:
+            for pane in screen.query(ToolActivity):
+                pane.add(notice.level, notice.text.splitlines()[0])
+        if notice.level != "ok":
+            self.notify(
+                notice.text,
+                title=f"MCP server {notice.server}",
+                severity="error" if notice.level == "error" else "warning",
+                timeout=20,
+            )
+
+    def restart_mcp_server(self, name: str) -> None:
+        """Restart one MCP server (from the palette), in a worker."""
+
+        async def restart() -> None:
+            self.notify(f"Restarting MCP server '{name}'…")
+            await self.workspace.mcp.restart(name)
+
+        self.run_worker(restart(), group=f"mcp-{name}", exclusive=True, exit_on_error=False,
+                        description=f"Restarting MCP server {name}")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for server in self.workspace.mcp.servers.values():
+            yield SystemCommand(
+                f"Restart MCP server {server.name}",
+                f"{server.status} · {server.config.target}",
+                partial(self.restart_mcp_server, server.name),
+            )
+
+    async def on_unmount(self) -> None:
+        await self.workspace.mcp.aclose()
 
     def on_mount(self) -> None:
         # The config's theme wins; otherwise the one last chosen from the palette.

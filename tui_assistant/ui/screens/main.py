@@ -751,6 +751,7 @@ class MainScreen(Screen[None]):
         if shown:
             changed, images = self.activity.apply(event, live.run_id)
             for record in changed:
+                record.via = record.via or self.workspace.mcp.server_of(record.name)  # MCP
                 await self.conversation.mark_call(record)
             self.conversation.update_calls(changed)
             self.workspace.note_images(images)
@@ -979,6 +980,8 @@ class MainScreen(Screen[None]):
         record = self.activity.record(result.call.call_id)
         if record is not None:
             record.submitted_output(result.output, result.outcome, result.call)
+            record.images.extend(i for i in result.images if i not in record.images)  # MCP
+            self._fetch_images(result.images)
             self._call_changed(record)
 
     def _call_changed(self, record) -> None:
