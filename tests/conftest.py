@@ -309,3 +309,16 @@ def _no_endpoint_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The developer's OPENAI_API_KEY / OPENAI_BASE_URL never reach a test."""
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+# --- a real stdio MCP server -------------------------------------------------------------
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> Path:
+    """The demo MCP server's script (``tests.support.mcp.SERVER_SCRIPT``), written out."""
+    from tests.support.mcp import SERVER_SCRIPT
+
+    path = tmp_path / "demo_mcp_server.py"
+    path.write_text(SERVER_SCRIPT, encoding="utf-8")
+    return path

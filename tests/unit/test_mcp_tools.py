@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI
 
+from tests.support.mcp import TOOL_NAMES, server_config
 from tui_assistant import events as ev
 from tui_assistant.config import McpServerConfig, Secret, _settings_from_data
 from tui_assistant.engines.assistants import AssistantsEngine
@@ -26,96 +27,6 @@ from tui_assistant.errors import ConfigError
 from tui_assistant.session import Session
 from tui_assistant.tools import HumanAnswer, HumanRequest, ToolRegistry, ToolRunner
 from tui_assistant.tools.mcp import McpManager, McpNotice, api_name
-
-SERVER_SCRIPT = '''
-import asyncio, base64, os, sys
-from mcp.server.mcpserver import Image, MCPServer
-
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-)
-if "exit" in sys.argv[1:]:
-    print("demo server: cannot open the database /nowhere/db", file=sys.stderr, flush=True)
-    sys.exit(3)
-
-app = MCPServer("demo")
-
-
-def note(what):
-    log = os.environ.get("DEMO_LOG")
-    if log:
-        with open(log, "a") as fh:
-            fh.write(what + "\\n")
-
-
-@app.tool()
-def echo(text: str) -> str:
-    """Echo the text back."""
-    note("echo " + text)
-    return "echo: " + text
-
-
-@app.tool()
-def boom() -> str:
-    """Always fails."""
-    raise ValueError("kaboom")
-
-
-@app.tool()
-async def hang(seconds: float = 600) -> str:
-    """Sleep for a while."""
-    await asyncio.sleep(seconds)
-    return "woke up"
-
-
-@app.tool()
-def token_length() -> str:
-    """How long DEMO_TOKEN is (never the token itself)."""
-    return str(len(os.environ.get("DEMO_TOKEN", "")))
-
-
-@app.tool()
-def picture() -> Image:
-    """A one-pixel picture."""
-    return Image(data=PNG, format="png")
-
-
-@app.tool()
-def exit_soon() -> str:
-    """Exit a moment after answering."""
-    import threading
-
-    def leave():
-        print("demo server: leaving", file=sys.stderr, flush=True)
-        os._exit(5)
-
-    threading.Timer(0.2, leave).start()
-    return "bye"
-
-
-@app.tool()
-def die() -> str:
-    """Exit the server."""
-    print("demo server: dying on request", file=sys.stderr, flush=True)
-    os._exit(7)
-
-
-print("demo server: starting", file=sys.stderr, flush=True)
-app.run()
-'''
-
-TOOL_NAMES = ["boom", "die", "echo", "exit_soon", "hang", "picture", "token_length"]
-
-
-@pytest.fixture
-def script(tmp_path: Path) -> Path:
-    path = tmp_path / "demo_mcp_server.py"
-    path.write_text(SERVER_SCRIPT, encoding="utf-8")
-    return path
-
-
-def server_config(script: Path, name: str = "demo", *args: str, **options: Any) -> McpServerConfig:
-    return McpServerConfig(name=name, command=sys.executable, args=(str(script), *args), **options)
 
 
 @pytest.fixture
@@ -539,8 +450,7 @@ async def test_a_live_server_stays_ready_between_checks(script, managers):
 
 async def test_mcp_tools_through_the_responses_engine(rserver, script, managers):
     """The Responses engine gets the run's tools too, for every response of the run."""
-    from responses_support import API_KEY, Plan
-
+    from tests.support.responses import API_KEY, Plan
     from tui_assistant.engines.base import AssistantSettings
     from tui_assistant.engines.responses import MemoryAssistants, ResponsesEngine
 

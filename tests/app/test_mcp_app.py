@@ -6,40 +6,22 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import pytest
 from textual import events
 
-from tui_assistant import paths
+from tests.support.app import (
+    SIZE,
+    main_screen,
+    ready,
+    turn_done,
+    wait_for,
+)
+from tests.support.mcp import TOOL_NAMES, server_config
 from tui_assistant.backend import Connection, connect
 from tui_assistant.config import Profile, Settings, resolve_profile
 from tui_assistant.store import Store
 from tui_assistant.ui.app import TuiAssistantApp
 from tui_assistant.ui.screens.tool_call import FunctionCallScreen
 from tui_assistant.ui.widgets.tool_marker import ToolMarker
-
-try:  # helpers beside the other tests
-    from test_app import SIZE, main_screen, ready, turn_done, wait_for
-    from test_mcp_tools import TOOL_NAMES, script, server_config  # noqa: F401 - a fixture
-except ImportError:  # pragma: no cover - when tests/ is a package
-    from tests.test_app import SIZE, main_screen, ready, turn_done, wait_for  # type: ignore
-    from tests.test_mcp_tools import (  # type: ignore # noqa: F401
-        TOOL_NAMES,
-        script,
-        server_config,
-    )
-
-
-@pytest.fixture
-def store():
-    opened = Store.open(paths.store_path())
-    yield opened
-    opened.close()
-
-
-@pytest.fixture(autouse=True)
-def _no_endpoint_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def mcp_app(store: Store, server: Any, *configs) -> TuiAssistantApp:

@@ -10,11 +10,6 @@ from pathlib import Path
 
 import pytest
 
-try:  # helpers beside the other tests
-    from test_mcp_tools import script  # noqa: F401 - a fixture
-except ImportError:  # pragma: no cover - when tests/ is a package
-    from tests.test_mcp_tools import script  # type: ignore # noqa: F401
-
 SECRET = "sk-mcp-CLI-SENTINEL-42"
 
 
