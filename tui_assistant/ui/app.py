@@ -22,7 +22,7 @@ from tui_assistant.config import Profile, Settings
 from tui_assistant.errors import AppError
 from tui_assistant.store import Store
 from tui_assistant.ui.commands import ThreadCommands
-from tui_assistant.ui.keys import restore_alt_digits
+from tui_assistant.ui.keys import restore_alt_digits, use_paste_safe_parser
 from tui_assistant.ui.sanitize import clean_text
 from tui_assistant.ui.screens.help import HelpScreen, key_rows
 from tui_assistant.ui.screens.main import MainScreen
@@ -56,6 +56,7 @@ class TuiAssistantApp(App[int]):
     ) -> None:
         super().__init__()
         restore_alt_digits()
+        use_paste_safe_parser()
         self.settings = settings
         self.profile = profile
         self.store = store

@@ -10,6 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
 
+from tui_assistant.ui.keys import clean_paste
+
 
 class Composer(TextArea):
     """Where the user writes.
@@ -84,6 +86,12 @@ class Composer(TextArea):
                 self.action_newline()
             return
         await super()._on_key(event)
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        # Runs before TextArea's handler, which inserts ``event.text``: pasted escape
+        # sequences and control characters never reach the document (they would be drawn
+        # as raw bytes and shift the border), whatever delivered the paste.
+        event.text = clean_paste(event.text)
 
     def action_submit(self) -> None:
         text = self.text
