@@ -73,6 +73,19 @@ class TuiAssistantApp(App[int]):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
+        if self.settings.keymap or self.settings.theme:
+            self._report_keymap_problems()
+
+    def _report_keymap_problems(self) -> None:
+        """Unknown ids and themes, clashing or unusable keys: one notice (see keymap_check)."""
+        from tui_assistant.ui.keymap_check import keymap_problems
+
+        problems = keymap_problems(
+            self.settings.keymap, self.settings.theme, self.available_themes
+        )
+        if problems:
+            self.notify("\n".join(problems), title="config.toml: keymap and theme",
+                        severity="warning", timeout=30)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

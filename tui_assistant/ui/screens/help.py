@@ -26,6 +26,9 @@ OWN_PACKAGE = "tui_assistant."
 FORBIDDEN_PRIMARY_KEYS = frozenset({"ctrl+m", "ctrl+i", "ctrl+j", "ctrl+left_square_bracket"})
 """Keys a terminal cannot tell apart from enter, tab, newline and escape."""
 
+HELP_EXAMPLE = '"thread.rename" = "f3"'
+"""The remapping F1 suggests: a key no binding uses (a test keeps it so)."""
+
 AREA_NAMES = {
     "TuiAssistantApp": "Everywhere",
     "MainScreen": "Main screen",
@@ -134,7 +137,8 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll(id="keys-scroll"):
                 yield Static(self._table(), id="keys-table")
             yield Label(
-                "Remap a key in config.toml: [keymap] \"thread.rename\" = \"f9\". "
+                f"Remap a key in config.toml: [keymap] {HELP_EXAMPLE}. "
+                "`tui-assistant config --check` finds unknown ids and clashing keys. "
                 "Ctrl+P opens the command palette (themes: \"Theme\").",
                 id="detail",
             )
