@@ -38,6 +38,10 @@ class TuiAssistantApp(App[int]):
     COMMANDS = App.COMMANDS | {ThreadCommands}
     MODES: ClassVar = {"main": MainScreen}
     DEFAULT_MODE = "main"
+    # Every screen gets -narrow below 120 columns and -short below 30 rows: the main
+    # screen keeps the conversation wide (main.tcss), modals keep their buttons in view.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (30, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", tooltip="Quit tui-assistant", priority=True,
                 id="app.quit"),
