@@ -553,8 +553,10 @@ class ToolsController:
             return []
         saved: list[Path] = []
         used: set[str] = set()
+        await self._names_for([ref.file_id for ref in request.files])  # the files' own names
         for ref in request.files:
-            name = safe_filename(ref.name or ref.file_id, fallback=ref.file_id)
+            name = safe_filename(self.names.get(ref.file_id) or ref.name or ref.file_id,
+                                 fallback=ref.file_id)
             stem, dot, suffix = name.rpartition(".")
             candidate, n = name, 1
             while candidate in used or (request.folder / candidate).exists():
