@@ -188,7 +188,10 @@ def code_section(calls: list[CodeInterpreterCall]) -> list[ReplyPart]:
             parts.append(" It printed nothing.\n\n")
         if call.images:
             count = len(call.images)
-            parts.append(f"It drew {count} image{'s' if count > 1 else ''}, shown above.\n\n")
+            # The images are content blocks of this reply; clients show them after the
+            # text (the app does), so the text does not say where they are.
+            parts.append(f"It drew {count} image{'s' if count > 1 else ''}, attached to this "
+                         "reply.\n\n")
         for name, file_id in call.files:
             parts.append(f"It wrote `{name}`: ")
             parts.append(Annotated(f"sandbox:/mnt/data/{name}", "file_path", file_id))
