@@ -21,7 +21,7 @@ from tui_assistant.backend import Connection, connect
 from tui_assistant.config import Profile, Settings
 from tui_assistant.errors import AppError
 from tui_assistant.store import Store
-from tui_assistant.ui.commands import ThreadCommands
+from tui_assistant.ui.commands import ThreadCommands, with_keys
 from tui_assistant.ui.keys import restore_alt_digits, use_paste_safe_parser
 from tui_assistant.ui.sanitize import clean_text
 from tui_assistant.ui.screens.help import HelpScreen, key_rows
@@ -92,6 +92,10 @@ class TuiAssistantApp(App[int]):
                         severity="warning", timeout=30)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette's commands, each with the keys that run it."""
+        yield from with_keys(screen, self._system_commands(screen))
+
+    def _system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         if isinstance(screen, MainScreen):
             yield SystemCommand("New thread", "Start a new conversation", screen.action_new_thread)

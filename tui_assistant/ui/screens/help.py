@@ -52,6 +52,8 @@ class KeyRow:
     keys: tuple[str, ...]
     description: str
     tooltip: str
+    action: str = ""
+    """The binding's action, without a ``screen.``/``app.`` namespace."""
 
 
 def _bindings(cls: type) -> list[Binding]:
@@ -99,6 +101,7 @@ def key_rows(app: App, screen: Screen) -> list[KeyRow]:
                     keys=tuple(k.strip() for k in keys.split(",") if k.strip()),
                     description=binding.description,
                     tooltip=binding.tooltip,
+                    action=binding.action.removeprefix("screen.").removeprefix("app."),
                 )
             )
     return rows
