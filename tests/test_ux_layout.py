@@ -13,6 +13,7 @@ from tui_assistant import paths
 from tui_assistant.store import Store
 from tui_assistant.ui.screens.assistant_form import AssistantForm
 from tui_assistant.ui.screens.assistants import AssistantEditor, AssistantsScreen
+from tui_assistant.ui.screens.help import HelpScreen
 from tui_assistant.ui.screens.main import MainScreen
 from tui_assistant.ui.screens.tool_call import FunctionCallScreen
 
@@ -87,6 +88,16 @@ async def test_layout_and_modals_fit_the_terminal(store: Store, size: tuple[int,
         assert_fits(app)
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, AssistantsScreen), "back")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+
+        # F1: the table scrolls, the remapping example under it stays in view.
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        await pilot.pause()
+        detail = app.screen.query_one("#detail")
+        assert app.screen.query_one("#dialog").region.contains_region(detail.region)
+        assert '[keymap] "thread.rename" = "f3"' in " ".join(rows(app))
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
 

@@ -139,10 +139,10 @@ class HelpScreen(ModalScreen[None]):
             yield Label("Keys", id="title")
             with VerticalScroll(id="keys-scroll"):
                 yield Static(self._table(), id="keys-table")
-            yield Label(
-                f"Remap a key in config.toml: [keymap] {HELP_EXAMPLE}. "
-                "`tui-assistant config --check` finds unknown ids and clashing keys. "
-                "Ctrl+P opens the command palette (themes: \"Theme\").",
+            yield Label(  # Text: "[keymap]" is not markup
+                Text(f"Remap a key in config.toml: [keymap] {HELP_EXAMPLE}. "
+                     "`tui-assistant config --check` finds unknown ids and clashing keys. "
+                     "Ctrl+P opens the command palette (themes: \"Theme\")."),
                 id="detail",
             )
 
