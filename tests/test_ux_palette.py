@@ -39,11 +39,4 @@ async def test_palette_commands_show_their_keys(store: Store) -> None:
         await wait_for(pilot, lambda: any("Rename thread" in line for line in palette_lines(app)),
                        "the command")
         (line,) = [line for line in palette_lines(app) if "Rename thread" in line]
-        assert "f3" in line and "F2" not in line  # the remapped key, not the written one
-        for _ in "rename thread":
-            await pilot.press("backspace")
-        await pilot.press(*"delete thread")
-        await wait_for(pilot, lambda: any("Delete thread" in line for line in palette_lines(app)),
-                       "the command")
-        (line,) = [line for line in palette_lines(app) if "Delete thread" in line]
-        assert "del in the thread list" in line
+        assert "f3" in line.lower() and "f2" not in line.lower()  # the key as remapped

@@ -285,6 +285,7 @@ def serve(
     token_delay: float = 0.02,
     faults: Iterable[str] = (),
     fault_admin: bool | None = None,
+    model: Model | None = None,
 ) -> int:
     """Serve in the foreground until Ctrl+C; returns the exit code.
 
@@ -313,7 +314,7 @@ def serve(
     storage = Storage(db_path)
     app = create_app(
         storage,
-        DemoModel(token_delay=token_delay),
+        model or DemoModel(token_delay=token_delay),
         bearer_token=bearer_token,
         faults=fault_plan,
         fault_admin=fault_admin and is_loopback(host),
@@ -329,6 +330,10 @@ def serve(
     try:
         url = f"http://{_url_host(host)}:{sock.getsockname()[1]}/v1"
         print(f"Serving the Assistants API at {url}", flush=True)
+        upstream = getattr(model, "base_url", None)
+        if upstream:
+            name = getattr(model, "model", None) or "(the first it lists)"
+            print(f"Model: {name} at {upstream}", flush=True)
         if bearer_token:
             print(f"Bearer token: {bearer_token}", flush=True)
         if app.api.faults.pending() or fault_admin:

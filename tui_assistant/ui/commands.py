@@ -1,29 +1,69 @@
-"""Command-palette providers, and the keys shown with the palette's commands."""
+"""Command-palette providers of the main screen (``MainScreen.COMMANDS``).
+
+``ScreenCommands`` lists what ``screen.palette_commands()`` offers, each with the key that
+does the same (as remapped); ``ThreadCommands`` offers ``Go to: <title>`` for every thread.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
-from textual.app import SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.keys import format_key
-from textual.screen import Screen
 
-from tui_assistant.ui.sanitize import one_line
+from tui_assistant.text import one_line
+from tui_assistant.ui.keys import key_label
+
+
+@dataclass(frozen=True)
+class PaletteCommand:
+    """One palette entry: what it is called, what it does, and its key's binding id."""
+
+    name: str
+    help: str
+    callback: Callable[[], object]
+    binding_id: str = ""
+
+
+class HasPaletteCommands(Protocol):
+    def palette_commands(self) -> Iterable[PaletteCommand]: ...
+
+
+class ScreenCommands(Provider):
+    """The screen's own commands, each with its key."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        screen = self.screen
+        if not hasattr(screen, "palette_commands"):
+            return []
+        found = []
+        for command in screen.palette_commands():  # type: ignore[attr-defined]
+            key = key_label(self.app, command.binding_id) if command.binding_id else ""
+            help_text = f"{command.help} ({key})" if key else command.help
+            found.append((command.name, help_text, command.callback))
+        return found
+
+    async def discover(self) -> Hits:
+        for name, help_text, callback in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, callback in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
 
 
 class ThreadCommands(Provider):
     """``Go to: <title>`` for every saved thread, fuzzy-matched."""
 
     def _threads(self):
-        from tui_assistant.ui.screens.main import MainScreen
-
         screen = self.screen
-        if not isinstance(screen, MainScreen):
-            return None, []
-        return screen, list(screen.threads.all_threads)
+        threads = getattr(screen, "threads", None)
+        return screen, list(getattr(threads, "all_threads", []))
 
     async def discover(self) -> Hits:
         screen, threads = self._threads()
@@ -44,38 +84,3 @@ class ThreadCommands(Provider):
             if score > 0:
                 yield Hit(score, matcher.highlight(name), partial(screen.open_thread, thread),
                           help=one_line(thread.preview, 80) or None)
-
-
-_WRITTEN_KEY = re.compile(r"\s*\((?:[Ff]\d{1,2}|(?:ctrl|alt|shift)\+[\w+]+)\)")
-
-
-def with_keys(screen: Screen, commands: Iterable[SystemCommand]) -> Iterator[SystemCommand]:
-    """``commands`` with the keys that run them (as remapped) added to their help.
-
-    A command whose callback is a bound ``action_*`` method gets the keys of our bindings
-    of that action on ``screen`` (the screen under the palette), with the pane they work
-    in when that is not everywhere: the palette teaches the keys. Keys its help already
-    names are not repeated.
-    """
-    from tui_assistant.ui.screens.help import key_rows
-
-    keys_of: dict[str, list[tuple[str, str]]] = {}
-    try:
-        rows = key_rows(screen.app, screen)
-    except Exception:  # a screen being torn down: no keys to show
-        rows = []
-    for row in rows:
-        where = "" if row.area in ("Everywhere", "Main screen") else f" in the {row.area.lower()}"
-        shown = keys_of.setdefault(row.action, [])
-        for key in row.keys:
-            if (key, where) not in shown:
-                shown.append((key, where))
-    for command in commands:
-        name = getattr(command.callback, "__name__", "")
-        keys = keys_of.get(name.removeprefix("action_"), []) if name.startswith("action_") else []
-        if keys:
-            # A key written into the help ("(F2)") may be remapped: show the real ones.
-            help_text = _WRITTEN_KEY.sub("", command.help)
-            shown = ", ".join(f"{format_key(key)}{where}" for key, where in keys)
-            command = command._replace(help=f"{help_text}  ·  {shown}")
-        yield command

@@ -132,9 +132,23 @@ def _is_printable(key: str) -> bool:
     return "+" not in key and key_to_character(key) is not None
 
 
-def _where(info: BindingInfo) -> str:
-    from tui_assistant.ui.screens.help import AREA_NAMES
+AREA_NAMES = {
+    "MainScreen": "main screen",
+    "ThreadActions": "main screen",
+    "AssistantActions": "main screen",
+    "RunRecovery": "main screen",
+    "ThreadList": "thread list",
+    "ThreadFilter": "thread filter",
+    "ReadingConversation": "conversation",
+    "Conversation": "conversation",
+    "Composer": "composer",
+    "ExtraInstructions": "extra instructions",
+    "ToolActivity": "tool pane",
+}
+"""Where a class's bindings work, in words."""
 
+
+def _where(info: BindingInfo) -> str:
     area = AREA_NAMES.get(info.owner, info.owner)
     return "everywhere" if info.kind == "app" else f"in the {area.lower()}"
 
@@ -146,8 +160,6 @@ def _clash(mine: BindingInfo, other: BindingInfo) -> str | None:
         return "only one of them can have it"
     if kinds == {"main", "widget"}:
         pane = mine if mine.kind == "widget" else other
-        from tui_assistant.ui.screens.help import AREA_NAMES
-
         area = AREA_NAMES.get(pane.owner, pane.owner).lower()
         return f"while the {area} has focus the key is {pane.binding_id} there"
     return None

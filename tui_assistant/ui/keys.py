@@ -1,4 +1,4 @@
-"""Key input fixes that make the default bindings work in ordinary terminals.
+"""Keys: input fixes for ordinary terminals, and key names for messages.
 
 Most terminals (xterm, tmux, iTerm2 with "Esc+", GNOME Terminal, ...) send alt+digit as
 ESC followed by the digit. Textual 8 reads those two bytes as the symbol macOS types
@@ -13,15 +13,22 @@ layout sends it) is not affected: only the ESC-prefixed sequences change.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import constants, events
 from textual._time import get_time
 from textual._xterm_parser import XTermParser
+from textual.binding import Binding
 from textual.message import Message
 
-from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.text import clean_text
+
+if TYPE_CHECKING:
+    from textual.app import App
+    from textual.dom import DOMNode
 
 
 @dataclass(frozen=True)
@@ -147,3 +154,36 @@ def use_paste_safe_parser() -> None:
         except ImportError:  # pragma: no cover - a driver this platform lacks
             continue
         module.XTermParser = PasteSafeParser
+def key_label(app: App, binding_id: str, fallback: str = "") -> str:
+    """How the first key of binding ``binding_id`` reads now (the user's keymap applied),
+    for a message or a notice: ``F9``, ``ctrl+r``, ``Escape``.
+
+    Every key a message names comes from here, so remapping keeps the messages right."""
+    keymap: dict[str, str] = dict(getattr(app, "_keymap", {}) or {})
+    keys = keymap.get(binding_id)
+    if keys is None:
+        keys = _declared_keys(app, binding_id)
+    first = next((k.strip() for k in (keys or "").split(",") if k.strip()), "")
+    if not first:
+        return fallback
+    if re.fullmatch(r"f\d{1,2}", first):
+        return first.upper()
+    if first == "escape":
+        return "Escape"
+    return app.get_key_display(Binding(first, ""))
+
+
+def _declared_keys(app: App, binding_id: str) -> str | None:
+    nodes: list[DOMNode] = [app]
+    for screen in app.screen_stack:
+        nodes += [screen, *screen.query("*")]
+    seen: set[type] = set()
+    for node in nodes:
+        for cls in type(node).__mro__:
+            if cls in seen or "BINDINGS" not in cls.__dict__:
+                continue
+            seen.add(cls)
+            for item in cls.__dict__["BINDINGS"]:
+                if isinstance(item, Binding) and item.id == binding_id:
+                    return item.key
+    return None
