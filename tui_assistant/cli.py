@@ -276,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a commented example config (mode 0600) if none exists",
     )
     config.add_argument(
+        "--check",
+        action="store_true",
+        help="check the keymap and theme: unknown ids or themes, clashing, reserved or "
+        "unusable keys (exit status 1 when there is a problem)",
+    )
+    config.add_argument(
         "--config",
         metavar="PATH",
         type=Path,
@@ -374,6 +380,8 @@ def _show_config(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
         return 0
     settings = _load(explicit)
+    if args.check:
+        return _check_config(path, settings)
     env = os.environ
     status = "" if settings.source is not None else f"  (not found; '{PROG} config --init')"
     print(f"config file: {path}{status}")
@@ -397,6 +405,20 @@ def _show_config(args: argparse.Namespace) -> int:
     chosen = resolve_profile(settings)
     print(f"used without flags: {chosen.name} ({chosen.endpoint_key})")
     return 0
+
+
+def _check_config(path: Path, settings: Settings) -> int:
+    """``config --check``: the problems the app would show in its start-up notice."""
+    from textual.theme import BUILTIN_THEMES
+
+    from tui_assistant.ui.keymap_check import keymap_problems
+
+    problems = keymap_problems(settings.keymap, settings.theme, BUILTIN_THEMES)
+    for problem in problems:
+        print(f"{path}: {problem}")
+    if not problems:
+        print(f"{path}: keymap and theme are fine")
+    return 1 if problems else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

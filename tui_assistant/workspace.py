@@ -577,8 +577,10 @@ class Workspace:
         saved: list[Path] = []
         failed: list[tuple[FileRef, str]] = []
         used: set[str] = set()
+        await self._learn_names([ref.file_id for ref in files])  # the files' own names
         for ref in files:
-            name = safe_filename(ref.name or ref.file_id, fallback=ref.file_id)
+            name = safe_filename(self.file_names.get(ref.file_id) or ref.name or ref.file_id,
+                                 fallback=ref.file_id)
             stem, dot, suffix = name.rpartition(".")
             candidate, n = name, 1
             while candidate in used or (folder / candidate).exists():

@@ -123,7 +123,8 @@ async def test_create_edit_use_and_delete_an_assistant(store: Store, start_serve
         app.screen.options.highlighted = listed(app).index("Calculator")
         await pilot.press("delete")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
-        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("tab", "enter")  # Cancel has the focus
         await wait_for(pilot, lambda: isinstance(app.screen, AssistantsScreen)
                        and listed(app) == ["Demo assistant"], "the deletion")
         assert created.id not in {a.id for a in (await client.beta.assistants.list()).data}

@@ -76,7 +76,8 @@ async def test_export_to_markdown_and_json_where_the_user_says(
         await wait_for(pilot, lambda: isinstance(app.screen, ExportDialog), "the dialog")
         await pilot.press("ctrl+a", "ctrl+k", *"out/talk.json", "enter")  # .json wins
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "replace?")
-        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("tab", "enter")  # Cancel has the focus
         await wait_for(pilot, lambda: json_target.read_text().startswith("{"), "the JSON")
         document = json.loads(json_target.read_text())
         assert [m["text"] for m in document["messages"]] == texts

@@ -180,7 +180,7 @@ async def test_delete_asks_first_and_the_thread_stays_gone_after_a_restart(
         assert titles(screen) == ["delete me", "keep me"]
 
         await pilot.press("delete")
-        await answer(pilot, ConfirmDialog, "enter")
+        await answer(pilot, ConfirmDialog, "tab", "enter")  # Cancel has the focus
         await wait_for(pilot, lambda: titles(screen) == ["keep me"], "the delete")
         assert screen.current is None and shown(screen) == []  # it was open
         client = client_for(server)
@@ -218,7 +218,7 @@ async def test_a_thread_already_gone_remotely_is_still_removed_here(
         await pilot.press(*"delete thread")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await answer(pilot, ConfirmDialog, "enter")
+        await answer(pilot, ConfirmDialog, "tab", "enter")  # Cancel has the focus
         await wait_for(pilot, lambda: titles(screen) == [], "the local removal")
         assert store.list_threads("local", include_archived=True) == []
 
@@ -236,10 +236,11 @@ async def test_offline_delete_asks_again_and_removes_only_the_local_copy(
         screen.threads.focus()
         screen.threads.highlighted = 0
         await pilot.press("delete")
-        await answer(pilot, ConfirmDialog, "enter")
+        await answer(pilot, ConfirmDialog, "tab", "enter")  # Cancel has the focus
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog)
                        and "did not delete" in app.screen.title_text, "the second question")
-        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("tab", "enter")
         await wait_for(pilot, lambda: titles(screen) == [], "the local removal")
         assert store.get_thread(profile.endpoint_key, "thread_offline") is None
 

@@ -10,6 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
 
+from tui_assistant.ui.keys import clean_paste
+
 
 class Composer(TextArea):
     """Where the user writes.
@@ -66,6 +68,18 @@ class Composer(TextArea):
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
         self.placeholder = "Message the assistant — Enter sends, shift+enter or ctrl+j adds a line"
 
+    def on_mount(self) -> None:
+        # A key the user's keymap gives to a screen-wide binding (f6 for thread.rename,
+        # ctrl+e for composer.extra) would never get past the text area, which uses it
+        # for editing and sees keys first: the composer gives such keys up. (Textual has
+        # no API to remove a widget's binding; each node's map is its own copy.)
+        keymap = getattr(getattr(self.app, "settings", None), "keymap", None)
+        if keymap:
+            from tui_assistant.ui.keymap_check import composer_released_keys
+
+            for key in composer_released_keys(keymap):
+                self._bindings.key_to_bindings.pop(key, None)
+
     async def _on_key(self, event: events.Key) -> None:
         # Enter is handled here, in order with the typed characters, rather than as a
         # priority binding: a priority binding runs before keys still queued for this
@@ -84,6 +98,12 @@ class Composer(TextArea):
                 self.action_newline()
             return
         await super()._on_key(event)
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        # Runs before TextArea's handler, which inserts ``event.text``: pasted escape
+        # sequences and control characters never reach the document (they would be drawn
+        # as raw bytes and shift the border), whatever delivered the paste.
+        event.text = clean_paste(event.text)
 
     def action_submit(self) -> None:
         text = self.text

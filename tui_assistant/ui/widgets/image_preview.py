@@ -98,7 +98,8 @@ class ImagePreview(Vertical):
             return
         self.path = path
         self.query_one(".image-path", Static).update(
-            Text.assemble(("image ", "dim"), (str(path), "underline"), ("  (click opens)", "dim"))
+            Text.assemble(("image ", "dim"), (str(path), "underline"),
+                          (f"  ({self._open_hint()})", "dim"))
         )
         image_class = inline_image_class()
         if image_class is None:
@@ -109,6 +110,13 @@ class ImagePreview(Vertical):
             return
         self.inline = True
         self.mount(picture)
+
+    def _open_hint(self) -> str:
+        """How to open the image by key (as the keymap has it) as well as by mouse."""
+        keymap = getattr(getattr(self.app, "settings", None), "keymap", None) or {}
+        open_key = keymap.get("tools.open", "o").split(",")[0].strip()
+        pane_key = keymap.get("tools.focus", "ctrl+t").split(",")[0].strip()
+        return f"{open_key} in the tool pane ({pane_key}) or a click opens it"
 
     def on_click(self) -> None:
         """A click opens the image with the desktop's viewer."""

@@ -52,14 +52,15 @@ class StatusHeader(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("tui-assistant", "bold")
         text.append("  │  ", "dim")
+        # The run status first: in a narrow terminal the rest is what gets cut.
+        text.append("● " + self.status.replace("_", " "), STATUS_STYLES.get(self.status, ""))
+        text.append("  │  ", "dim")
         text.append(one_line(self.endpoint, 60) or "…")
         if self.assistant:
             text.append("  │  ", "dim")
             text.append(one_line(self.assistant, 40), "bold")
             if self.model:
                 text.append(" · " + one_line(self.model, 30), "dim")
-        text.append("  │  ", "dim")
-        text.append("● " + self.status.replace("_", " "), STATUS_STYLES.get(self.status, ""))
         if self.usage:
             text.append("  │  ", "dim")
             text.append(self.usage, "dim")
