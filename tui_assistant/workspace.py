@@ -875,7 +875,7 @@ class Workspace:
                 live.status = status
                 live.usage = usage
                 self.record_run(live.thread_id, live.run_id, status, usage)
-                if status == "incomplete":
+                if status in ("incomplete", "cancelled"):  # F9 writes the reply again
                     self.retryable[live.thread_id] = status
             case RunFailed(status=status):
                 live.status = status

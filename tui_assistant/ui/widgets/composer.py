@@ -20,6 +20,8 @@ class Composer(TextArea):
     | --- | --- |
     | enter | send the message |
     | shift+enter, ctrl+j | new line |
+    | pageup, pagedown | scroll the conversation while typing |
+    | ctrl+home, ctrl+end | the top, or the newest text, of the conversation |
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -38,6 +40,14 @@ class Composer(TextArea):
             id="composer.newline",
             show=False,
         ),
+        Binding("pageup", "scroll('page_up')", "Scroll up", id="composer.page-up",
+                tooltip="Scroll the conversation up a page", show=False),
+        Binding("pagedown", "scroll('page_down')", "Scroll down", id="composer.page-down",
+                tooltip="Scroll the conversation down a page", show=False),
+        Binding("ctrl+home", "scroll('home')", "Top", id="composer.top",
+                tooltip="Scroll to the start of the conversation", show=False),
+        Binding("ctrl+end", "scroll('end')", "Newest", id="composer.newest",
+                tooltip="Scroll to the newest text of the conversation", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -59,6 +69,18 @@ class Composer(TextArea):
 
         composer: Composer
         text: str
+
+        @property
+        def control(self) -> Composer:
+            return self.composer
+
+    @dataclass
+    class ScrollRequested(Message):
+        """The user asked to scroll the conversation (``page_up``, ``page_down``, ``home``,
+        ``end``) without leaving the composer."""
+
+        composer: Composer
+        where: str
 
         @property
         def control(self) -> Composer:
@@ -104,6 +126,9 @@ class Composer(TextArea):
         # sequences and control characters never reach the document (they would be drawn
         # as raw bytes and shift the border), whatever delivered the paste.
         event.text = clean_paste(event.text)
+
+    def action_scroll(self, where: str) -> None:
+        self.post_message(self.ScrollRequested(self, where))
 
     def action_submit(self) -> None:
         text = self.text

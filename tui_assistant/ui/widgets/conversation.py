@@ -61,6 +61,24 @@ class Notice(Static):
         super().__init__(Text(clean_text(text)), classes=f"-{kind}")
 
 
+class BelowHint(Static):
+    """``↓ new text below · ctrl+end``: shown while a reply streams out of view."""
+
+    DEFAULT_CSS = """
+    BelowHint {
+        dock: bottom;
+        width: auto;
+        height: 1;
+        padding: 0 1;
+        background: $accent 30%;
+        color: $text;
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__("↓ new text below · ctrl+end jumps there")
+
+
 class Conversation(VerticalScroll):
     """The messages of the open thread."""
 
@@ -100,6 +118,8 @@ class Conversation(VerticalScroll):
         self._timer = None
         self.markers: dict[str, ToolMarker] = {}
         """Tool-call markers by call id (those of the messages shown)."""
+        self.assistant_name = ""
+        """The name replies are labelled with (the thread's assistant)."""
 
     @property
     def vertical_scrollbar(self) -> ScrollBar:
@@ -185,10 +205,13 @@ class Conversation(VerticalScroll):
             message_id=message.id,
             created_at=message.created_at,
             note=note,
+            author=self.assistant_name if message.role == "assistant" else "",
         )
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
+        if self._streaming or self.query_children(BelowHint):
+            self._update_below_hint()
         if new <= 0 and old > 0 and self.has_more and not self.loading_older:
             self.request_older()
 
@@ -210,7 +233,8 @@ class Conversation(VerticalScroll):
 
     async def start_reply(self, message_id: str, created_at: float, text: str = "") -> MessageView:
         view = MessageView(
-            "assistant", text, message_id=message_id, created_at=created_at, streaming=True
+            "assistant", text, message_id=message_id, created_at=created_at, streaming=True,
+            author=self.assistant_name,
         )
         self._streaming[message_id] = view
         await self.mount(view)
@@ -237,6 +261,29 @@ class Conversation(VerticalScroll):
             view = self._streaming.get(message_id)
             if view is not None:
                 view.append("".join(pieces))
+        self._update_below_hint()
+
+    def scroll_by_request(self, where: str) -> None:
+        """Scroll as the composer asked (``page_up``, ``page_down``, ``home``, ``end``)."""
+        if where == "page_up":
+            self.scroll_page_up(animate=False)
+        elif where == "page_down":
+            self.scroll_page_down(animate=False)
+        elif where == "home":
+            self.scroll_home(animate=False)
+        else:
+            self.scroll_end(animate=False)
+            self.anchor()
+        self.call_after_refresh(self._update_below_hint)
+
+    def _update_below_hint(self) -> None:
+        """While a reply streams below the view, say so and how to get there."""
+        away = bool(self._streaming) and self.max_scroll_y - self.scroll_y > 1
+        hints = self.query_children(BelowHint)
+        if away and not hints:
+            self.mount(BelowHint())
+        elif not away and hints:
+            hints.remove()
 
     def complete_reply(self, message_id: str, text: str, note: str = "") -> None:
         self.flush()
@@ -245,6 +292,7 @@ class Conversation(VerticalScroll):
             view.finish(text)
             if note:
                 view.set_note(note)
+        self._update_below_hint()
 
     def end_streaming(self, note: str = "") -> None:
         """Finish any views still streaming (the run ended or was cancelled)."""
@@ -254,6 +302,7 @@ class Conversation(VerticalScroll):
             if note:
                 view.set_note(note)
         self._streaming.clear()
+        self._update_below_hint()
 
     async def add_notice(self, text: str, kind: str = "info") -> None:
         await self.mount(Notice(text, kind))
