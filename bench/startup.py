@@ -130,9 +130,10 @@ def launch(exe: Path, home: Path) -> Launch:
             now = time.monotonic() - started
             raw += chunk
             # answer device-attributes queries as a terminal would
-            for _ in _DA1.finditer(raw, max(0, scanned - 8)):
+            for query in _DA1.finditer(raw, scanned):
                 os.write(fd, b"\x1b[?62;22c")
-            scanned = len(raw)
+                scanned = query.end()
+            scanned = max(scanned, len(raw) - 3)  # a query may be cut between reads
             text = _text(raw)
             if first is None and "Threads" in text and "Tool activity" in text:
                 first = now

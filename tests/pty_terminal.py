@@ -88,9 +88,10 @@ class PtyApp:
             self._reap(block=True)
             return False
         self.raw += chunk
-        for _ in _DA1.finditer(self.raw, max(0, self._answered - 8)):
+        for query in _DA1.finditer(self.raw, self._answered):
             os.write(self.fd, b"\x1b[?62;22c")
-        self._answered = len(self.raw)
+            self._answered = query.end()
+        self._answered = max(self._answered, len(self.raw) - 3)  # a query cut between reads
         return True
 
     def wait_for(self, needle: str, deadline: float = DEADLINE) -> None:

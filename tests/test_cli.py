@@ -251,9 +251,10 @@ def test_config_init_at_an_explicit_path(tmp_path: Path) -> None:
 def fake_launch(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     calls: list[dict] = []
 
-    def launch(*, settings: Settings, profile: Profile, store: Store) -> int:
+    def launch(*, settings: Settings, profile: Profile, store: Store, connector=None) -> int:
         store.add_thread(profile.endpoint_key, "thread_from_ui", "asst")  # the store is open
-        calls.append({"settings": settings, "profile": profile, "store": store})
+        calls.append({"settings": settings, "profile": profile, "store": store,
+                      "connector": connector})
         return 0
 
     module = types.ModuleType("tui_assistant.ui.app")

@@ -79,3 +79,35 @@ def test_launch_in_tmux_keeps_the_pane_title(tmp_path: Path):
         )
     finally:
         _tmux(socket, "kill-server")
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(cmdline)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
+def test_the_built_in_server_answers_and_goes_when_the_app_quits(tmp_path: Path):
+    app = PtyApp([], app_env(tmp_path))
+    try:
+        app.wait_for("● ready")
+        assert _processes_mentioning(str(tmp_path))  # the server runs beside the app
+        app.write(b"startup zebra\r")
+        app.wait_for("zebra: 5 letters")  # the demo model's reply
+        app.write(b"\x11")  # ctrl+q
+        assert app.wait_exit() == 0
+    finally:
+        app.close()
+    deadline = time.monotonic() + 20
+    while _processes_mentioning(str(tmp_path)):
+        assert time.monotonic() < deadline, _processes_mentioning(str(tmp_path))
+        time.sleep(0.1)

@@ -10,8 +10,12 @@ what to do.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from tui_assistant import paths
 from tui_assistant.errors import MissingKeyError
@@ -30,6 +34,66 @@ LOCAL_API_KEY = "local"
 """The local server accepts any key on loopback; the SDK insists on having one."""
 
 
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+CHILD_START_TIMEOUT = 20.0
+
+
+class ChildServer:
+    """The built-in server in a child process (``tui_assistant.server.child``).
+
+    Started before the UI is imported, so its start-up runs on another CPU while the
+    first frame is drawn; ``wait_ready()`` returns its base URL. It stops when ``stop()``
+    closes its stdin, and by itself when this process is gone.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._lock = threading.Lock()
+        self._ready: str | None = None
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tui_assistant.server.child", str(paths.server_db_path()),
+             repr(float(settings.demo_token_delay))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            close_fds=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
+        )
+
+    def wait_ready(self, timeout: float = CHILD_START_TIMEOUT) -> str:
+        """The server's base URL once it serves; ``RuntimeError`` if it cannot start."""
+        with self._lock:
+            if self._ready is not None:
+                return self._ready
+            assert self._process.stdout is not None
+            timer = threading.Timer(timeout, self._process.kill)
+            timer.start()
+            try:
+                line = self._process.stdout.readline().decode("utf-8", "replace").strip()
+            finally:
+                timer.cancel()
+            kind, _, rest = line.partition(" ")
+            if kind != "ready" or not rest:
+                self.stop()
+                raise RuntimeError(f"the local server did not start: {rest or 'no answer'}")
+            self._ready = rest
+            return rest
+
+    def stop(self) -> None:
+        """Stop the server (idempotent)."""
+        process = self._process
+        if process.poll() is None:
+            try:
+                assert process.stdin is not None
+                process.stdin.close()
+                process.wait(5.0)
+            except (OSError, subprocess.TimeoutExpired):
+                process.kill()
+                process.wait()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
+
 @dataclass
 class Connection:
     """A ready engine and what it runs on."""
@@ -37,7 +101,7 @@ class Connection:
     engine: Engine
     label: str
     is_local: bool
-    server: LocalServer | None = field(default=None, repr=False)
+    server: LocalServer | _Stoppable | None = field(default=None, repr=False)
 
     async def close(self) -> None:
         try:
@@ -56,16 +120,62 @@ def _start_local(settings: Settings) -> LocalServer:
     )
 
 
+def _import_engine() -> None:
+    import tui_assistant.engines.assistants  # noqa: F401
+
+
 def _make_engine(kind: str, base_url: str, api_key: str, headers, label: str) -> Engine:
     from tui_assistant.engines import create_engine
 
     return create_engine(kind, base_url=base_url, api_key=api_key, headers=headers, label=label)
 
 
+class Prestarted:
+    """A connector whose slow part started early: ``prestart`` returns one."""
+
+    def __init__(self, child: ChildServer | None) -> None:
+        self.child = child
+
+    async def __call__(self, profile: Profile, settings: Settings) -> Connection:
+        return await connect(profile, settings, child=self.child)
+
+    def stop(self) -> None:
+        """Stop what was started if no connection took it over (idempotent)."""
+        if self.child is not None:
+            self.child.stop()
+
+
+def prestart(profile: Profile, settings: Settings) -> Prestarted:
+    """Start what the profile needs now (the local server, in a child process) and return
+    the connector that finishes the connection: the app's start-up overlaps with it.
+    Call ``stop()`` once the app has ended."""
+    if not profile.is_local:
+        return Prestarted(None)
+    try:
+        return Prestarted(ChildServer(settings))
+    except OSError:  # cannot start a process: the server starts in a thread later
+        return Prestarted(None)
+
+
+async def _local_base_url(child: ChildServer) -> str | None:
+    try:
+        return await asyncio.to_thread(child.wait_ready)
+    except RuntimeError:
+        return None
+
+
 async def connect(
-    profile: Profile, settings: Settings, *, server: LocalServer | None = None
+    profile: Profile,
+    settings: Settings,
+    *,
+    server: LocalServer | None = None,
+    child: ChildServer | None = None,
 ) -> Connection:
     """Start (or reuse) what the profile needs and return a probed engine.
+
+    ``server`` is a running local server to use (not stopped with the connection);
+    ``child`` one started by ``prestart`` (stopped with the connection; when it failed
+    to start, a server is started in a thread instead).
 
     Raises:
         MissingKeyError: a remote profile has no API key.
@@ -73,19 +183,28 @@ async def connect(
             the Assistants API.
     """
     if profile.is_local:
-        own_server = server is None
-        if server is None:
-            server = await asyncio.to_thread(_start_local, settings)
+        running: LocalServer | _Stoppable | None = server
+        base_url = server.base_url if server is not None else None
+        if server is None and child is not None:
+            # the engine's import (the SDK, the slow part) runs while the child starts
+            imported = asyncio.ensure_future(asyncio.to_thread(_import_engine))
+            base_url = await _local_base_url(child)
+            await asyncio.gather(imported, return_exceptions=True)
+            running = child if base_url is not None else None
+        if base_url is None:
+            running = await asyncio.to_thread(_start_local, settings)
+            base_url = running.base_url
+        owned = running if running is not server else None
         try:
             engine = await asyncio.to_thread(
-                _make_engine, profile.engine, server.base_url, LOCAL_API_KEY, {}, LOCAL_LABEL
+                _make_engine, profile.engine, base_url, LOCAL_API_KEY, {}, LOCAL_LABEL
             )
             await engine.check()
         except BaseException:
-            if own_server:
-                await asyncio.to_thread(server.stop)
+            if owned is not None:
+                await asyncio.to_thread(owned.stop)
             raise
-        return Connection(engine, LOCAL_LABEL, True, server if own_server else None)
+        return Connection(engine, LOCAL_LABEL, True, owned)
 
     api_key = await asyncio.to_thread(profile.api_key)
     if not api_key:

@@ -179,10 +179,16 @@ def _open(args: argparse.Namespace, settings: Settings, profile: Profile) -> int
     store = _open_store()
     try:
         cli._silence_sdk_deprecations()
-        from tui_assistant.ui.app import launch
+        from tui_assistant.backend import prestart
 
-        return launch(settings=settings, profile=profile, store=store,
-                      open_thread_id=args.thread_id)
+        connector = prestart(profile, settings)
+        try:
+            from tui_assistant.ui.app import launch
+
+            return launch(settings=settings, profile=profile, store=store,
+                          open_thread_id=args.thread_id, connector=connector)
+        finally:
+            connector.stop()
     finally:
         store.close()
 

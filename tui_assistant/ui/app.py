@@ -6,6 +6,8 @@ server and a temporary store); the main screen does the work.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from typing import ClassVar
@@ -59,11 +61,20 @@ class TuiAssistantApp(App[int]):
         self.settings = settings
         self.profile = profile
         self.store = store
-        self.connector = connector
+        self._first_frame = asyncio.Event()
+        self.connector: Connector = functools.partial(self._connect_after_first_frame, connector)
+        """Connects once the first frame is out: the SDK's import would slow it down."""
         self.open_thread_id = open_thread_id
         """A thread to adopt and open once connected (``tui-assistant open ID``)."""
 
+    async def _connect_after_first_frame(
+        self, connector: Connector, profile: Profile, settings: Settings
+    ) -> Connection:
+        await self._first_frame.wait()
+        return await connector(profile, settings)
+
     def on_mount(self) -> None:
+        self.call_after_refresh(self._first_frame.set)
         # The config's theme wins; otherwise the one last chosen from the palette.
         for theme in (self.settings.theme, self.store.get_state("theme")):
             if theme and theme in self.available_themes:
@@ -139,7 +150,12 @@ class TuiAssistantApp(App[int]):
 
 
 def launch(
-    *, settings: Settings, profile: Profile, store: Store, open_thread_id: str | None = None
+    *,
+    settings: Settings,
+    profile: Profile,
+    store: Store,
+    open_thread_id: str | None = None,
+    connector: Connector = connect,
 ) -> int:
     """Run the app until the user quits; the CLI's entry point."""
     warnings.filterwarnings("ignore", category=DeprecationWarning,
@@ -149,7 +165,8 @@ def launch(
 
     prepare_inline_images()  # asks the terminal about images before Textual takes it over
     app = TuiAssistantApp(
-        settings=settings, profile=profile, store=store, open_thread_id=open_thread_id
+        settings=settings, profile=profile, store=store, open_thread_id=open_thread_id,
+        connector=connector,
     )
     try:
         app.run()
