@@ -112,7 +112,6 @@ BAD_INPUTS = {
     "url with password": (["--base-url", "https://u:pw@h.example/v1"], "user name or password"),
     "empty assistant": (["--assistant", ""], "--assistant must not be empty"),
     "missing config": (["--config", "/nonexistent/tui.toml"], "config file not found"),
-    "remote without key": (["--base-url", "https://h.example/v1"], "no API key"),
     "bad port": (["serve", "--port", "abc"], "argument --port: not a port number"),
     "port out of range": (["serve", "--port", "70000"], "port must be 0-65535"),
     "negative delay": (["serve", "--delay", "-1"], "must be a number of seconds >= 0"),

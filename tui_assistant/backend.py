@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from tui_assistant import paths
-from tui_assistant.errors import MissingKeyError
+from tui_assistant.errors import AuthError, EndpointUnreachable
 
 if TYPE_CHECKING:
     from tui_assistant.config import Profile, Settings
@@ -30,6 +30,8 @@ LOCAL_HINT = (
     "Offline demo; nothing leaves this machine. Real endpoint: tui-assistant --base-url URL "
     "or --profile NAME"
 )
+NO_KEY = "no-key"
+"""Sent as the key when a profile has none (the SDK needs one to send requests)."""
 LOCAL_API_KEY = "local"
 """The local server accepts any key on loopback; the SDK insists on having one."""
 
@@ -178,7 +180,7 @@ async def connect(
     to start, a server is started in a thread instead).
 
     Raises:
-        MissingKeyError: a remote profile has no API key.
+        AuthError: the endpoint refused the key, or wants one and the profile has none.
         EngineError: the endpoint is unreachable, refuses the key, or does not serve
             the Assistants API.
     """
@@ -207,17 +209,28 @@ async def connect(
         return Connection(engine, LOCAL_LABEL, True, owned)
 
     api_key = await asyncio.to_thread(profile.api_key)
-    if not api_key:
-        raise MissingKeyError(
-            f"Profile '{profile.name}' talks to {profile.base_url} but no API key was found: "
-            f"set {profile.api_key_env} (or api_key_env / api_key_command in the profile)."
-        )
     assert profile.base_url is not None
+    # Without a key the SDK still sends a placeholder; many local servers need none.
     engine = await asyncio.to_thread(
-        _make_engine, profile.engine, profile.base_url, api_key, dict(profile.headers), ""
+        _make_engine, profile.engine, profile.base_url, api_key or NO_KEY,
+        dict(profile.headers), "",
     )
     try:
         await engine.check()
+    except AuthError as error:
+        await engine.aclose()
+        if api_key:
+            raise
+        raise AuthError(
+            f"{profile.base_url} needs an API key and none was given: "
+            f"{profile.missing_key_hint()}."
+        ) from error
+    except EndpointUnreachable as error:
+        await engine.aclose()
+        raise EndpointUnreachable(
+            f"{error.message} Check the address ({profile.base_url}), that the server is "
+            "running, and any proxy or firewall on the way."
+        ) from error
     except BaseException:
         await engine.aclose()
         raise
