@@ -126,10 +126,16 @@ def _import_engine() -> None:
     import tui_assistant.engines.assistants  # noqa: F401
 
 
+LOCAL_WHERE = "the built-in local server"
+"""How messages name the local server (its port changes at every start)."""
+
+
 def _make_engine(kind: str, base_url: str, api_key: str, headers, label: str) -> Engine:
     from tui_assistant.engines import create_engine
 
-    return create_engine(kind, base_url=base_url, api_key=api_key, headers=headers, label=label)
+    where = LOCAL_WHERE if label == LOCAL_LABEL else None
+    return create_engine(kind, base_url=base_url, api_key=api_key, headers=headers, label=label,
+                         where=where)
 
 
 class Prestarted:

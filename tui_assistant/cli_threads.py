@@ -230,6 +230,9 @@ def _export(args: argparse.Namespace, settings: Settings, profile: Profile) -> i
         try:
             document = asyncio.run(_collect(profile, settings, args.thread_id, saved))
         except EngineError as error:
+            if saved is None and isinstance(error, NotFoundError):
+                raise NotFoundError(f"{error.message} '{cli.PROG} threads' lists the threads "
+                                    "saved here.") from error
             if saved is None:
                 raise
             gone = isinstance(error, NotFoundError)

@@ -23,9 +23,11 @@ def create_engine(
     api_key: str,
     headers: dict[str, str] | None = None,
     label: str | None = None,
+    where: str | None = None,
 ) -> Engine:
     """Create the engine for ``kind`` talking to ``base_url``.
 
+    ``where`` is how error messages name the endpoint (default: its URL).
     Raises ``ConfigError`` for an unknown kind. Creating an engine does no I/O; call
     ``await engine.check()`` to probe the endpoint.
     """
@@ -33,6 +35,6 @@ def create_engine(
     if normalized == "assistants":
         from tui_assistant.engines.assistants import AssistantsEngine
 
-        return AssistantsEngine(base_url, api_key, headers=headers, label=label)
+        return AssistantsEngine(base_url, api_key, headers=headers, label=label, where=where)
     known = ", ".join(ENGINE_KINDS)
     raise ConfigError(f"Unknown engine kind {kind!r}; use one of: {known}.")

@@ -699,6 +699,7 @@ class AssistantsEngine:
         headers: dict[str, str] | None = None,
         label: str | None = None,
         stream_silence: float = STREAM_SILENCE,
+        where: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
@@ -708,6 +709,8 @@ class AssistantsEngine:
         netloc = f"{host}:{parts.port}" if parts.port else host
         # For messages: the endpoint without credentials a URL might carry.
         self._where = parts._replace(netloc=netloc).geturl() if parts.scheme else self.base_url
+        if where:  # how messages name the endpoint, e.g. not a throwaway local port
+            self._where = where
         self.label = label or netloc
         self._client = openai.AsyncOpenAI(
             base_url=self.base_url,
