@@ -98,7 +98,12 @@ def spawn(argv: list[str], env: dict[str, str]) -> tuple[int, int]:
     return pid, master
 
 
-def launch(exe: Path, home: Path) -> Launch:
+def measure(home: Path, exe: Path = DEFAULT_EXE) -> float:
+    """Seconds from launch to the first frame (used by bench/threads.py)."""
+    return launch(exe, home, first_frame_only=True).first_frame
+
+
+def launch(exe: Path, home: Path, *, first_frame_only: bool = False) -> Launch:
     env = dict(os.environ, TUI_ASSISTANT_HOME=str(home), TERM="xterm-256color",
                COLORTERM="truecolor", LANG=os.environ.get("LANG", "C.UTF-8"))
     for name in ("TMUX", "STY", "COLUMNS", "LINES"):
@@ -137,6 +142,8 @@ def launch(exe: Path, home: Path) -> Launch:
             text = _text(raw)
             if first is None and "Threads" in text and "Tool activity" in text:
                 first = now
+                if first_frame_only:
+                    return Launch(first, 0.0, 0.0)
             if first is not None and ready is None and "● ready" in text:
                 ready = now
                 mark = len(text)
