@@ -318,13 +318,23 @@ async def long_thread(home: Path, server, thread_id: str, count: int) -> dict[st
         pages: list[float] = []
         conversation.focus()
         while conversation.has_more:
+            while conversation.loading_older:  # the page before is still being mounted
+                await asyncio.sleep(0.005)
             count_before = len(conversation.message_views)
             reached = time.perf_counter()
+            if conversation.scroll_y <= 0:
+                conversation.request_older()  # already at the top: as Home pressed again
             conversation.scroll_home(animate=False, immediate=True)
             while len(conversation.message_views) == count_before:
                 await asyncio.sleep(0.001)
+                if not conversation.has_more and not conversation.loading_older:
+                    break  # the last page was empty
+            if len(conversation.message_views) == count_before:
+                break
                 if time.perf_counter() - reached > 30:
-                    raise RuntimeError("older messages did not load")
+                    raise RuntimeError(
+                        f"older messages did not load: {count_before} shown, "
+                        f"y={conversation.scroll_y}, loading={conversation.loading_older}")
             grown = time.perf_counter()
             while not frames or frames[-1] < grown:
                 await asyncio.sleep(0.001)
