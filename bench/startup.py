@@ -15,8 +15,10 @@ next to this checkout unless ``--exe`` names another) is launched in a pseudo-te
 
 then ctrl+q quits. Like a real terminal the bench answers the primary device-attributes
 query (``ESC [ c``, as an xterm without Sixel) and reports the window size in pixels;
-nothing else is answered. The first launch of each count warms the OS file cache and is
-not counted. Prints medians (and min/max) of ``--runs`` launches. With ``--baseline EXE``
+nothing else is answered. The first launch of each count warms the OS file cache (and
+writes Python's bytecode cache, as a user's first launch does; ``PYTHONDONTWRITEBYTECODE``
+is taken out of the app's environment unless ``--no-bytecode-cache``) and is not counted.
+Prints medians (and min/max) of ``--runs`` launches. With ``--baseline EXE``
 the same runs are made with another installed script (e.g. one of the main branch), in
 alternation, so both see the same machine load.
 """
@@ -50,6 +52,7 @@ _ESCAPE = re.compile(
     rb"|\x1b[()][0-9A-Za-z]"
 )
 _DA1 = re.compile(rb"\x1b\[0?c")
+WRITE_BYTECODE = True
 
 
 @dataclass
@@ -108,6 +111,11 @@ def launch(exe: Path, home: Path, *, first_frame_only: bool = False) -> Launch:
                COLORTERM="truecolor", LANG=os.environ.get("LANG", "C.UTF-8"))
     for name in ("TMUX", "STY", "COLUMNS", "LINES"):
         env.pop(name, None)
+    if WRITE_BYTECODE:
+        # As on a user's machine: Python caches compiled modules (the warm-up launch
+        # writes them). Some sandboxes set this variable, which makes every launch
+        # compile every module of the app again.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("OPENAI_BASE_URL", None)
     started = time.monotonic()
     pid, fd = spawn([str(exe)], env)
@@ -186,7 +194,12 @@ def main() -> int:
                         help="the installed console script (default: %(default)s)")
     parser.add_argument("--baseline", type=Path,
                         help="another installed console script to measure alongside")
+    parser.add_argument("--no-bytecode-cache", action="store_true",
+                        help="keep PYTHONDONTWRITEBYTECODE from the environment (every "
+                        "launch then compiles the app's modules)")
     args = parser.parse_args()
+    global WRITE_BYTECODE
+    WRITE_BYTECODE = not args.no_bytecode_cache
     exes = {"this": args.exe}
     if args.baseline is not None:
         exes["baseline"] = args.baseline

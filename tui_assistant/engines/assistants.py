@@ -773,6 +773,9 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
+_BETA_HEADERS = {"OpenAI-Beta": "assistants=v2"}
+
+
 def _load_resources(client: openai.AsyncOpenAI) -> None:
     beta = client.beta
     _ = (beta.assistants, beta.threads.messages, beta.threads.runs)
@@ -827,6 +830,7 @@ class AssistantsEngine:
         self._api_key = api_key or ""
         self._runs: dict[str, _RunState] = {}
         self._loaded = False
+        self._loading: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"AssistantsEngine({self._where!r})"
@@ -837,8 +841,25 @@ class AssistantsEngine:
         ``client.beta`` imports some hundred pydantic models on first access (0.5-1 s); in
         the event loop that would freeze the UI, so it happens in a worker thread."""
         if not self._loaded:
-            await asyncio.to_thread(_load_resources, self._client)
+            self._preload()
+            assert self._loading is not None
+            await asyncio.shield(self._loading)
             self._loaded = True
+
+    def _preload(self) -> None:
+        """Start loading the ``beta`` resources in a thread (once)."""
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(
+                asyncio.to_thread(_load_resources, self._client)
+            )
+
+    async def _get_json(self, client: openai.AsyncOpenAI, path: str, **params: Any) -> Any:
+        """``GET path`` through the SDK's generic request (retries, errors), read as plain
+        JSON: the probe and the assistant list need none of the ``beta`` resources, whose
+        import (~0.5 s) then happens meanwhile (``_preload``)."""
+        return await client.get(
+            path, cast_to=object, options={"params": params, "headers": _BETA_HEADERS}
+        )
 
     # -- errors ----------------------------------------------------------------------
 
@@ -920,9 +941,9 @@ class AssistantsEngine:
 
     async def check(self) -> None:
         """Probe ``GET /assistants?limit=1`` once (no retries, short timeout)."""
-        await self._ready()
+        self._preload()
         with self._errors(collection="/assistants"):
-            page = await self._probe.beta.assistants.list(limit=1)
+            page = await self._get_json(self._probe, "/assistants", limit=1)
         if not isinstance(_get(page, "data", None), list):
             raise NotServedError(
                 "This endpoint does not serve the Assistants API (no assistant list on "
@@ -930,18 +951,28 @@ class AssistantsEngine:
             )
 
     async def list_assistants(self, limit: int = 100) -> list[AssistantInfo]:
-        await self._ready()
+        self._preload()
         found: list[AssistantInfo] = []
         if limit <= 0:
             return found
+        params: dict[str, Any] = {"limit": min(limit, 100), "order": "desc"}
         with self._errors(collection="/assistants"):
-            async for assistant in self._client.beta.assistants.list(
-                limit=min(limit, 100), order="desc"
-            ):
-                found.append(_assistant_info(assistant))
-                if len(found) >= limit:
-                    break
-        return found
+            while True:
+                page = await self._get_json(self._client, "/assistants", **params)
+                data = _get(page, "data", None)
+                if not isinstance(data, list):
+                    raise NotServedError(
+                        "This endpoint does not serve the Assistants API (no assistant list "
+                        "on /assistants). Point the profile at an Assistants-compatible server."
+                    )
+                for assistant in data:
+                    found.append(_assistant_info(assistant))
+                    if len(found) >= limit:
+                        return found
+                last = _str(_get(data[-1], "id", "")) if data else ""
+                if not _get(page, "has_more", False) or not last:
+                    return found
+                params["after"] = last
 
     async def retrieve_assistant(self, assistant_id: str) -> AssistantInfo:
         await self._ready()
