@@ -180,7 +180,11 @@ def main() -> int:
                         help="messages of the long thread (0 skips that case)")
     parser.add_argument("--only-long", action="store_true",
                         help="run only the long-thread case")
+    parser.add_argument("--open-only", action="store_true",
+                        help="long thread: measure opening only (no scrolling up)")
     args = parser.parse_args()
+    global OPEN_ONLY
+    OPEN_ONLY = args.open_only
     if args.only_long:
         return long_thread_report(args.messages, args.runs)
     with tempfile.TemporaryDirectory() as tmp:
@@ -211,6 +215,9 @@ def main() -> int:
 
 
 # --- a thread with many messages ------------------------------------------------------------
+
+
+OPEN_ONLY = False
 
 
 def _long_thread(base_url: str, count: int) -> str:
@@ -304,6 +311,9 @@ async def long_thread(home: Path, server, thread_id: str, count: int) -> dict[st
             await asyncio.sleep(0.01)
         await pilot.pause(0.3)
 
+        if OPEN_ONLY:
+            store.close()
+            return {**result, "pages": [0.0], "stall": 0.0, "shown": 0}
         busy = True
 
         async def watch_loop() -> None:

@@ -172,6 +172,7 @@ class Conversation(VerticalScroll):
 
     async def _fill(self, views: list[MessageView]) -> None:
         try:
+            await self._after_refresh()  # the newest messages are drawn first
             await self._mount_above(views, CHUNK)
         finally:
             self._held = []
