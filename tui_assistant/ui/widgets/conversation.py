@@ -182,8 +182,9 @@ class Conversation(VerticalScroll):
     ) -> None:
         """Replace everything with ``messages`` (oldest first) and scroll to the end.
 
-        The newest ``SHOWN_FIRST`` are mounted at once; the older ones follow in chunks
-        after the first frame (``prepend_history`` waits for them)."""
+        A history from the local cache (no run ids, no images) shows its newest
+        ``SHOWN_FIRST`` at once and the older ones in chunks after the first frame
+        (``prepend_history`` waits for them); a page from the endpoint is mounted whole."""
         self._stop_filling()
         self._streaming.clear()
         self._pending.clear()
@@ -193,6 +194,10 @@ class Conversation(VerticalScroll):
         messages = list(messages)
         views = [self._view_for(m) for m in messages]
         now, later = views[-SHOWN_FIRST:], views[:-SHOWN_FIRST]
+        if any(m.run_id or m.images for m in messages):
+            # A page from the endpoint: the screen places images and tool markers by
+            # these views right after this returns, so all are mounted now.
+            now, later = views, []
         with self.app.batch_update():
             await self.remove_children()
             if has_more:
