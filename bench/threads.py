@@ -4,9 +4,9 @@
 
 A store is filled with N saved threads (varied titles, previews and assistants). Then:
 
-* first frame -- a fresh Python process starts the real app (headless, 120x40, the
-  built-in local server profile) and reports when the first frame is composed; the time
-  includes the interpreter's start and every import, as a user waits for them;
+* first frame -- the installed ``tui-assistant`` is launched in a pseudo-terminal
+  (120x40, the built-in local server profile) as ``bench/startup.py`` does, until its
+  first frame is on the terminal;
 * filter -- the app runs in this process; once the whole list is loaded, a query is typed
   into the thread filter one key at a time (and erased again). For each key press the
   time from the key to the first frame drawn after the list was filtered for it is
