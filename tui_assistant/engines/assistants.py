@@ -846,6 +846,10 @@ class AssistantsEngine:
             await asyncio.shield(self._loading)
             self._loaded = True
 
+    @staticmethod
+    def _loop_call_soon(callback: Any) -> None:
+        asyncio.get_running_loop().call_later(0.05, callback)
+
     def _preload(self) -> None:
         """Start loading the ``beta`` resources in a thread (once)."""
         if self._loading is None:
@@ -941,7 +945,6 @@ class AssistantsEngine:
 
     async def check(self) -> None:
         """Probe ``GET /assistants?limit=1`` once (no retries, short timeout)."""
-        self._preload()
         with self._errors(collection="/assistants"):
             page = await self._get_json(self._probe, "/assistants", limit=1)
         if not isinstance(_get(page, "data", None), list):
@@ -951,10 +954,11 @@ class AssistantsEngine:
             )
 
     async def list_assistants(self, limit: int = 100) -> list[AssistantInfo]:
-        self._preload()
         found: list[AssistantInfo] = []
         if limit <= 0:
             return found
+        # Once the assistants are known the UI is ready: the beta resources load then.
+        self._loop_call_soon(self._preload)
         params: dict[str, Any] = {"limit": min(limit, 100), "order": "desc"}
         with self._errors(collection="/assistants"):
             while True:
