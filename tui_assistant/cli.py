@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from tui_assistant import __version__, cli_mcp, cli_threads, paths
+from tui_assistant.backend import prestart
 from tui_assistant.config import (
     BASE_URL_ENV,
     DEFAULT_KEY_ENV,
@@ -323,9 +324,14 @@ def _run_app(args: argparse.Namespace) -> int:
     profile = profile.with_key()
     store = Store.open(paths.store_path())
     try:
-        from tui_assistant.ui.app import launch
+        # The local server starts in a child process now, while the UI is imported.
+        connector = prestart(profile, settings)
+        try:
+            from tui_assistant.ui.app import launch
 
-        return launch(settings=settings, profile=profile, store=store)
+            return launch(settings=settings, profile=profile, store=store, connector=connector)
+        finally:
+            connector.stop()
     finally:
         store.close()
 

@@ -71,7 +71,7 @@ from urllib.parse import urlsplit
 
 from tui_assistant import paths
 from tui_assistant.engines import ENGINE_KINDS
-from tui_assistant.errors import ConfigError, MissingKeyError
+from tui_assistant.errors import ConfigError
 
 __all__ = [
     "BASE_URL_ENV",
@@ -256,20 +256,21 @@ class Profile:
     def with_key(self, env: Mapping[str, str] = os.environ) -> Profile:
         """A copy holding the key in memory, so a key command runs only once.
 
-        Local profiles are returned as they are. Raises ``MissingKeyError`` when a remote
-        profile has no key.
+        Local profiles, and remote profiles without a key, are returned as they are: many
+        local servers need no key, so a missing key is only reported when the endpoint
+        refuses to answer without one (``missing_key_hint``).
         """
         if self.is_local:
             return self
         key = self.api_key(env)
         if not key:
-            raise MissingKeyError(self._missing_key_message())
+            return self
         return replace(self, secret=Secret(key))
 
-    def _missing_key_message(self) -> str:
-        where = f"profile '{self.name}' ({self.base_url})"
+    def missing_key_hint(self) -> str:
+        """What to do when the endpoint wants a key and the profile has none."""
         hint = f"set {self.api_key_env}" if self.api_key_env else "set api_key_env"
-        return f"no API key for {where}: {hint} or give the profile an api_key_command"
+        return f"{hint} (or give profile '{self.name}' an api_key_command)"
 
 
 LOCAL_PROFILE = Profile(name=LOCAL)

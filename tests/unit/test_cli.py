@@ -112,7 +112,6 @@ BAD_INPUTS = {
     "url with password": (["--base-url", "https://u:pw@h.example/v1"], "user name or password"),
     "empty assistant": (["--assistant", ""], "--assistant must not be empty"),
     "missing config": (["--config", "/nonexistent/tui.toml"], "config file not found"),
-    "remote without key": (["--base-url", "https://h.example/v1"], "no API key"),
     "bad port": (["serve", "--port", "abc"], "argument --port: not a port number"),
     "port out of range": (["serve", "--port", "70000"], "port must be 0-65535"),
     "negative delay": (["serve", "--delay", "-1"], "must be a number of seconds >= 0"),
@@ -251,9 +250,10 @@ def test_config_init_at_an_explicit_path(tmp_path: Path) -> None:
 def fake_launch(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     calls: list[dict] = []
 
-    def launch(*, settings: Settings, profile: Profile, store: Store) -> int:
+    def launch(*, settings: Settings, profile: Profile, store: Store, connector=None) -> int:
         store.add_thread(profile.endpoint_key, "thread_from_ui", "asst")  # the store is open
-        calls.append({"settings": settings, "profile": profile, "store": store})
+        calls.append({"settings": settings, "profile": profile, "store": store,
+                      "connector": connector})
         return 0
 
     module = types.ModuleType("tui_assistant.ui.app")

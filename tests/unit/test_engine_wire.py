@@ -947,6 +947,9 @@ async def test_deprecation_warnings_are_silenced(wire: WireServer, engine: Assis
     """The SDK warns on every Assistants call; ``silence_deprecations`` (run when the
     engine module is imported) hides exactly those warnings."""
     wire.route("GET", r"/assistants", JSONResponse({"object": "list", "data": []}))
+    wire.route("GET", r"/assistants/asst_1", JSONResponse(
+        {"id": "asst_1", "object": "assistant", "created_at": CREATED, "name": "A",
+         "model": "m", "instructions": None, "tools": [], "metadata": {}}))
     wire.route(
         "POST",
         r"/threads",
@@ -960,7 +963,8 @@ async def test_deprecation_warnings_are_silenced(wire: WireServer, engine: Assis
             warnings.simplefilter("always")
             if silenced:
                 silence_deprecations()
-            await engine.check()  # beta.assistants: "deprecated"
+            await engine.check()  # a generic GET: no warning of its own
+            await engine.retrieve_assistant("asst_1")  # beta.assistants: "deprecated"
             await engine.create_thread()  # beta.threads: "The Assistants API is deprecated ..."
             await collect(engine.run("thread_1", "asst_1", "hi"))
         return [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]

@@ -7,6 +7,8 @@ screen; it keeps the theme, the keymap, help and the error net for workers.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -22,7 +24,7 @@ from textual.theme import Theme
 from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
-from tui_assistant.backend import Connection, connect
+from tui_assistant.backend import Connection, Prestarted, connect
 from tui_assistant.config import Profile, Settings
 from tui_assistant.errors import AppError
 from tui_assistant.store import Store
@@ -79,9 +81,12 @@ class TuiAssistantApp(App[int]):
         self.settings = settings
         self.profile = profile
         self.store = store
-        if connector is connect:  # a Responses engine keeps its assistants in the store
-            connector = partial(connect, assistants=store.local_assistants(profile.endpoint_key))
-        self.connector = connector
+        if connector is connect or isinstance(connector, Prestarted):
+            # a Responses engine keeps its assistants in the store
+            connector = partial(connector, assistants=store.local_assistants(profile.endpoint_key))
+        self._first_frame = asyncio.Event()
+        self.connector: Connector = functools.partial(self._connect_after_first_frame, connector)
+        """Connects once the first frame is out: the SDK's import would slow it down."""
         self.open_thread_id = open_thread_id
         """A thread to adopt and open once connected (``tui-assistant open ID``)."""
         self._type_ahead: deque[events.Event] | None = None
@@ -142,7 +147,14 @@ class TuiAssistantApp(App[int]):
     async def on_unmount(self) -> None:
         await self.workspace.mcp.aclose()
 
+    async def _connect_after_first_frame(
+        self, connector: Connector, profile: Profile, settings: Settings
+    ) -> Connection:
+        await self._first_frame.wait()
+        return await connector(profile, settings)
+
     def on_mount(self) -> None:
+        self.call_after_refresh(self._first_frame.set)
         # The config's theme wins; otherwise the one last chosen from the palette.
         for theme in (self.settings.theme, self.store.get_state("theme")):
             if theme and theme in self.available_themes:
@@ -290,14 +302,20 @@ class TuiAssistantApp(App[int]):
 
 
 def launch(
-    *, settings: Settings, profile: Profile, store: Store, open_thread_id: str | None = None
+    *,
+    settings: Settings,
+    profile: Profile,
+    store: Store,
+    open_thread_id: str | None = None,
+    connector: Connector = connect,
 ) -> int:
     """Run the app until the user quits; the CLI's entry point."""
     from tui_assistant.ui.widgets.image_preview import prepare_inline_images
 
     prepare_inline_images()  # asks the terminal about images before Textual takes it over
     app = TuiAssistantApp(
-        settings=settings, profile=profile, store=store, open_thread_id=open_thread_id
+        settings=settings, profile=profile, store=store, open_thread_id=open_thread_id,
+        connector=connector,
     )
     try:
         app.run()
