@@ -69,7 +69,7 @@ async def test_the_app_with_a_model_url_talks_to_the_real_model(
 def test_the_app_command_passes_the_model_url_on(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Settings] = []
 
-    def launch(*, settings: Settings, profile: Any, store: Any) -> int:
+    def launch(*, settings: Settings, profile: Any, store: Any, connector: Any = None) -> int:
         seen.append(settings)
         return 0
 

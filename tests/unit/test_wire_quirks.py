@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import pytest
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from tests.support.transcript import RunTranscript
 from tests.support.wire import (
     CREATED,
     RUNS,
@@ -53,11 +54,11 @@ def _finished_run_routes(wire: WireServer, now: int) -> None:
     wire.route("GET", MESSAGES, _page(reply, user))
 
 
-async def _send(wire: WireServer) -> tuple[ev.RunTranscript, list[str]]:
+async def _send(wire: WireServer) -> tuple[RunTranscript, list[str]]:
     engine = AssistantsEngine(wire.base_url, "test")
     notes: list[str] = []
     session = Session(engine, poll_interval=0.01, on_recovery=lambda _t, n: notes.append(n))
-    transcript = ev.RunTranscript()
+    transcript = RunTranscript()
     try:
         async for event in session.send("thread_1", "asst_1", "hi"):
             transcript.add(event)
