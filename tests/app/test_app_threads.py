@@ -60,11 +60,21 @@ async def test_rows_show_title_assistant_time_and_preview(store: Store) -> None:
         screen = await ready(pilot)
         await say(pilot, "tell me about kestrels")
         await turn_done(pilot, screen, replies=1)
-        await wait_for(pilot, lambda: "Demo assistant" in row_text(screen, 0), "the name")
+        await wait_for(pilot, lambda: "On “tell" in row_text(screen, 0), "the preview")
         first, second = row_text(screen, 0).split("\n")
-        assert first.startswith("tell me about kestrels") and first.endswith("now")
-        # The preview is the last message: the demo reply's first words (Markdown removed).
-        assert second.startswith("Demo assistant · On “tell")
+        assert first.startswith("▌tell me about kestrels") and first.endswith("now")
+        # The preview is the last message: the demo reply's first words (Markdown removed);
+        # with one assistant for every thread its name is not repeated on each row.
+        assert second.startswith("On “tell")
+        kestrels = screen.current.thread_id
+        store.add_thread("local", "thread_other", "asst_other", "Other")
+        screen.threads_pane.reload()
+
+        def row() -> str:
+            return row_text(screen, screen.threads.index_of(kestrels) or 0)
+
+        await wait_for(pilot, lambda: "Demo assistant" in row(), "the name")
+        assert row().split("\n")[1].startswith("Demo assistant · On “tell")
 
 
 async def test_filter_narrows_the_list_as_you_type_and_opens_a_match(store: Store) -> None:
