@@ -52,7 +52,10 @@ def _start_local(settings: Settings) -> LocalServer:
     from tui_assistant.server.runtime import start_local_server
 
     return start_local_server(
-        paths.server_db_path(), token_delay=settings.demo_token_delay, demo_assistant=True
+        paths.server_db_path(),
+        token_delay=settings.demo_token_delay,
+        demo_assistant=True,
+        code_interpreter=settings.code_interpreter,
     )
 
 

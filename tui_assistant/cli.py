@@ -23,6 +23,7 @@ from typing import NoReturn
 from tui_assistant import __version__, cli_threads, paths
 from tui_assistant.config import (
     BASE_URL_ENV,
+    CODE_INTERPRETER_MODES,
     DEFAULT_KEY_ENV,
     Profile,
     Settings,
@@ -185,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"server database (default: {paths.server_db_path(create=False)})",
     )
     serve.add_argument(
+        "--code-interpreter",
+        choices=CODE_INTERPRETER_MODES,
+        default=None,
+        help="how model-written code runs: auto (bubblewrap sandbox when it works, "
+        "otherwise a plain child process for the demo model only), bubblewrap (required; "
+        "the code interpreter is off without it) or unsandboxed (explicit opt-in) "
+        "(default: [local] code_interpreter, auto)",
+    )
+    serve.add_argument(
         "--fault",
         metavar="SPEC",
         action="append",
@@ -252,9 +262,11 @@ def _run_app(args: argparse.Namespace) -> int:
 
 
 def _run_server(args: argparse.Namespace) -> int:
-    delay = args.delay
-    if delay is None:
-        delay = _load(getattr(args, "config", None)).demo_token_delay
+    delay, mode = args.delay, args.code_interpreter
+    if delay is None or mode is None:
+        settings = _load(getattr(args, "config", None))
+        delay = settings.demo_token_delay if delay is None else delay
+        mode = settings.code_interpreter if mode is None else mode
     db_path = args.db.expanduser() if args.db is not None else paths.server_db_path()
     _silence_sdk_deprecations()
     from tui_assistant.server.runtime import serve
@@ -266,6 +278,7 @@ def _run_server(args: argparse.Namespace) -> int:
         bearer_token=args.token,
         token_delay=delay,
         faults=args.fault,
+        code_interpreter=mode,
     )
 
 

@@ -78,6 +78,7 @@ _limit(resource.RLIMIT_CPU, _cpu, _cpu + 1)
 _limit(resource.RLIMIT_FSIZE, _fsize, _fsize)
 _limit(resource.RLIMIT_CORE, 0, 0)
 import ast, linecache, os, traceback
+os.environ.pop("PWD", None)  # bwrap sets it; the environment is the same in every mode
 _source = sys.stdin.read()
 sys.stdin.close()
 sys.stdin = open(os.devnull)
