@@ -267,6 +267,11 @@ def _python_dirs() -> list[str]:
     return kept
 
 
+def _bwrap_environment() -> dict[str, str]:
+    """The environment of bwrap itself (its init process is visible in the sandbox)."""
+    return {"PATH": "/usr/bin:/bin", "LANG": os.environ.get("LANG") or "C.UTF-8"}
+
+
 def _sandbox_path() -> str:
     here = os.path.dirname(os.path.abspath(sys.executable))
     return ":".join(dict.fromkeys((here, "/usr/local/bin", "/usr/bin", "/bin")))
@@ -504,7 +509,7 @@ async def run_code(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             cwd=workdir,
-            env=child_environment(str(workdir)),
+            env=_bwrap_environment() if bwrap is not None else child_environment(str(workdir)),
             start_new_session=True,
         )
         logs = _Logs(limits.max_log_chars)
@@ -528,7 +533,13 @@ async def run_code(
         except TimeoutError:
             timed_out = True
         _kill_group(proc.pid)  # the code's own children go too
-        await proc.wait()
+        try:
+            await asyncio.wait_for(proc.wait(), 2.0)
+        except TimeoutError:
+            # Only unsandboxed: a process that left the group still holds the output
+            # pipe, and asyncio reports the exit only once its pipes are closed.
+            proc._transport.get_pipe_transport(1).close()  # type: ignore[attr-defined]
+            await proc.wait()
         try:
             await asyncio.wait_for(reader, 1.0)
         except TimeoutError:  # pragma: no cover - a grandchild left the group
