@@ -266,3 +266,30 @@ async def test_a_crash_inside_the_sandbox_is_reported_as_killed():
     result = await sandboxed("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
     assert result.status == "killed"
     assert result.error == "the code was stopped by SIGSEGV"
+
+
+async def test_the_environments_packages_import_inside_the_sandbox():
+    import platformdirs  # installed in this environment's site-packages, not in /usr
+
+    result = await sandboxed("import platformdirs\nprint(platformdirs.__file__)\n")
+    assert result.status == "ok", result.logs
+    assert result.logs == f"{platformdirs.__file__}\n"
+
+
+async def test_the_interpreter_extra_draws_a_chart_inside_the_sandbox():
+    for name in ("numpy", "pandas", "matplotlib"):
+        pytest.importorskip(name, reason="pip install 'tui-assistant[interpreter]'")
+    result = await sandboxed(
+        """\
+        import numpy as np, pandas as pd
+        import matplotlib.pyplot as plt
+        frame = pd.DataFrame({"x": np.arange(5), "y": np.arange(5) ** 2})
+        print(frame.y.sum())
+        frame.plot(x="x", y="y")
+        plt.savefig("chart.png")
+        """
+    )
+    assert result.status == "ok", result.logs
+    assert result.logs == "30\n"
+    (chart,) = result.files
+    assert chart.name == "chart.png" and chart.is_png
