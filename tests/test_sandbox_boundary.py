@@ -293,3 +293,14 @@ async def test_the_interpreter_extra_draws_a_chart_inside_the_sandbox():
     assert result.logs == "30\n"
     (chart,) = result.files
     assert chart.name == "chart.png" and chart.is_png
+
+
+async def test_code_has_no_capabilities_even_when_the_server_is_root():
+    result = await sandboxed(
+        """\
+        fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        print(fields["CapEff"].strip(), fields["CapBnd"].strip(), fields["NoNewPrivs"].strip())
+        """
+    )
+    assert result.status == "ok", result.logs
+    assert result.logs == "0000000000000000 0000000000000000 1\n"

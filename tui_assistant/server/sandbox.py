@@ -212,17 +212,26 @@ class _Bwrap:
     path: str
     isolation: tuple[str, ...]
     """The namespace and privilege flags that work here."""
+    sized_tmp: bool = True
+    """Whether ``--size`` bounds the sandbox's ``/tmp``."""
 
 
-# Namespace and privilege flags, the strictest first. --unshare-all is user (if possible),
-# IPC, PID, network, UTS and cgroup. The first set also forces the user namespace and
-# forbids nested ones; as root that keeps mounts locked read-only and capabilities
-# confined to the sandbox. Where user namespaces are not available (e.g. a container whose
-# seccomp profile forbids them) only root can use bwrap, with the second set. --cap-drop
-# ALL matters as root: bwrap otherwise keeps root's capabilities in the sandbox.
-_ISOLATION: tuple[tuple[str, ...], ...] = (
-    ("--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"),
-    ("--unshare-all", "--cap-drop", "ALL"),
+# Namespace and privilege flags, the strictest first; the first set that runs Python here
+# is used. --unshare-all is user (if possible), IPC, PID, network, UTS and cgroup.
+# 1. Forces the user namespace and forbids nested ones (bwrap >= 0.8): as root too, the
+#    bound directories stay locked read-only and capabilities confined to the sandbox.
+# 2. The same without those two (bwrap 0.7; or root where user namespaces are forbidden,
+#    e.g. by a container's seccomp profile).
+# 3. The same without --size for /tmp (bwrap < 0.7).
+# 4. Setuid bwrap refuses --cap-drop; it drops every capability itself, but not for root,
+#    so this set is never used as root.
+# --cap-drop ALL matters as root: bwrap otherwise leaves root's capabilities to the code.
+_ISOLATION: tuple[tuple[tuple[str, ...], bool, bool], ...] = (
+    # (flags, --size for /tmp, allowed as root)
+    (("--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"), True, True),
+    (("--unshare-all", "--cap-drop", "ALL"), True, True),
+    (("--unshare-all", "--cap-drop", "ALL"), False, True),
+    (("--unshare-all",), False, False),
 )
 
 # Files of /etc the interpreter and the usual libraries need (the dynamic loader's
@@ -296,7 +305,7 @@ def _bwrap_argv(bwrap: _Bwrap, workdir: Path, tmp_bytes: int) -> list[str]:
     for path in _python_dirs():
         argv += ["--ro-bind", os.path.realpath(path), path]
     argv += ["--proc", "/proc", "--dev", "/dev"]
-    if tmp_bytes > 0:
+    if tmp_bytes > 0 and bwrap.sized_tmp:
         argv += ["--size", str(tmp_bytes)]
     argv += ["--tmpfs", "/tmp"]
     argv += ["--bind", str(workdir), SANDBOX_WORKDIR, "--chdir", SANDBOX_WORKDIR]
@@ -338,8 +347,10 @@ def _find_bwrap() -> _Bwrap | str:
             )
         else:
             problems = []
-            for isolation in _ISOLATION:
-                bwrap = _Bwrap(path, isolation)
+            for isolation, sized_tmp, root_ok in _ISOLATION:
+                if os.geteuid() == 0 and not root_ok:
+                    continue
+                bwrap = _Bwrap(path, isolation, sized_tmp)
                 problem = _probe(bwrap)
                 if problem is None:
                     found = bwrap
