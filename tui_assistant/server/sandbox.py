@@ -222,16 +222,14 @@ class _Bwrap:
 #    bound directories stay locked read-only and capabilities confined to the sandbox.
 # 2. The same without those two (bwrap 0.7; or root where user namespaces are forbidden,
 #    e.g. by a container's seccomp profile).
-# 3. The same without --size for /tmp (bwrap < 0.7).
-# 4. Setuid bwrap refuses --cap-drop; it drops every capability itself, but not for root,
-#    so this set is never used as root.
-# --cap-drop ALL matters as root: bwrap otherwise leaves root's capabilities to the code.
-_ISOLATION: tuple[tuple[tuple[str, ...], bool, bool], ...] = (
-    # (flags, --size for /tmp, allowed as root)
-    (("--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"), True, True),
-    (("--unshare-all", "--cap-drop", "ALL"), True, True),
-    (("--unshare-all", "--cap-drop", "ALL"), False, True),
-    (("--unshare-all",), False, False),
+# 3. The same without --size for /tmp (bwrap < 0.7; setuid bwrap refuses --size).
+# --cap-drop ALL matters as root: bwrap otherwise leaves root's capabilities to the code
+# (setuid bwrap drops them itself, and accepts --cap-drop ALL, which requests none).
+_ISOLATION: tuple[tuple[tuple[str, ...], bool], ...] = (
+    # (flags, --size for /tmp)
+    (("--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"), True),
+    (("--unshare-all", "--cap-drop", "ALL"), True),
+    (("--unshare-all", "--cap-drop", "ALL"), False),
 )
 
 # Files of /etc the interpreter and the usual libraries need (the dynamic loader's
@@ -347,9 +345,7 @@ def _find_bwrap() -> _Bwrap | str:
             )
         else:
             problems = []
-            for isolation, sized_tmp, root_ok in _ISOLATION:
-                if os.geteuid() == 0 and not root_ok:
-                    continue
+            for isolation, sized_tmp in _ISOLATION:
                 bwrap = _Bwrap(path, isolation, sized_tmp)
                 problem = _probe(bwrap)
                 if problem is None:
