@@ -446,3 +446,70 @@ async def make_client() -> Any:
 async def openai_client(local_server: Any, make_client: Any) -> Any:
     """``AsyncOpenAI(base_url=local_server.base_url, api_key="test", max_retries=0)``."""
     return make_client(local_server)
+
+
+# --- the gateway: the built-in server over a scripted Chat Completions upstream ---------
+
+
+@pytest.fixture
+def upstream() -> Any:
+    """A scripted Chat Completions endpoint on 127.0.0.1 (``gateway_support.Upstream``).
+
+    At teardown, every request it got and every chunk it sent must have matched the
+    Chat Completions schema.
+    """
+    from gateway_support import Upstream
+
+    server = Upstream().start()
+    yield server
+    server.stop()
+    assert not server.problems, "\n".join(server.problems[:10])
+
+
+@pytest.fixture
+def gateway(upstream: Any, start_server: Any) -> Any:
+    """``gateway(**options)``: a LocalServer over ``upstream`` and a sync openai client.
+
+    Options for the model: ``model`` (default "m1"), ``api_key``, ``context_window``,
+    ``max_tool_rounds``, ``url``; the rest go to ``start_local_server``.
+    """
+    import openai
+
+    from tui_assistant.server.chat_model import ChatModel
+
+    def start(**options: Any) -> tuple[Any, Any]:
+        model = ChatModel(
+            options.pop("url", upstream.url),
+            model=options.pop("model", "m1"),
+            api_key=options.pop("api_key", None),
+            context_window=options.pop("context_window", None),
+            max_tool_rounds=options.pop("max_tool_rounds", 10),
+            code_interpreter=options.pop("code_interpreter", True),
+        )
+        server = start_server(model=model, **options)
+        client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)
+        return server, client
+
+    return start
+
+# --- the scripted Responses + Conversations server (tests/responses_support.py) --------
+
+
+@pytest.fixture(scope="module")
+def responses_server() -> Any:
+    """A scripted Responses + Conversations endpoint, one per module."""
+    from responses_support import ResponsesServer
+
+    server = ResponsesServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def rserver(responses_server: Any) -> Any:
+    """The module's Responses server, reset; its bodies and events must match the schema."""
+    responses_server.reset()
+    yield responses_server
+    failures = list(responses_server.schema.failures)
+    responses_server.schema.failures.clear()
+    assert not failures, "\n".join(failures[:20])

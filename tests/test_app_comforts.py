@@ -167,7 +167,7 @@ async def test_f1_shows_the_keys_as_remapped_and_remapped_keys_work(store: Store
         assert rows["search.open"].keys == ("ctrl+b",)
         assert rows["thread.new"].keys == ("ctrl+n",)
         assert rows["conversation.copy"].description == "Copy"
-        assert {"Everywhere", "Main screen", "Thread list", "Composer"} <= {
+        assert {"Everywhere", "Threads", "Thread list", "Composer", "Runs"} <= {
             row.area for row in app.screen.rows}
         console = Console(width=110, record=True, file=io.StringIO())
         console.print(app.screen._table())

@@ -73,7 +73,7 @@ async def test_filter_narrows_the_list_as_you_type_and_opens_a_match(store: Stor
         screen = await ready(pilot)
         assert titles(screen) == ["Owl lore", "Corn flakes", "Falcon facts", "Kestrel notes"]
         await pilot.press("ctrl+l")
-        assert app.focused is screen.thread_filter
+        assert app.focused is screen.threads_pane.filter
         await pilot.press(*"fl")
         assert titles(screen) == ["Corn flakes"]  # "Falcon facts" has no "fl"
         await pilot.press("backspace", "backspace", *"facts")

@@ -16,6 +16,7 @@ import pytest
 from starlette.responses import JSONResponse, Response
 
 from tui_assistant import paths
+from tui_assistant import workspace as workspace_module
 from tui_assistant.backend import Connection, connect
 from tui_assistant.config import Profile, Settings, resolve_profile
 from tui_assistant.engines.assistants import AssistantsEngine
@@ -24,7 +25,6 @@ from tui_assistant.store import Store
 from tui_assistant.ui.app import TuiAssistantApp
 from tui_assistant.ui.screens.files import AttachFileScreen, FileDownloadScreen
 from tui_assistant.ui.screens.tool_call import FunctionCallScreen
-from tui_assistant.ui.tools_controller import ToolsController
 from tui_assistant.ui.widgets.attachment_bar import AttachmentBar
 from tui_assistant.ui.widgets.image_preview import ImagePreview
 from tui_assistant.ui.widgets.tool_marker import ToolMarker
@@ -155,7 +155,7 @@ async def test_unknown_function_is_answered_in_the_modal(store, start_server):
         assert dialog.request.arguments_text == '{\n  "city": "Oslo"\n}'
         countdown = str(dialog.query_one("#countdown").render())
         assert countdown.startswith(("the run expires in 9:", "the run expires in 10:"))
-        state = screen.activity.state(dialog.request.call.call_id)
+        state = screen.activity.record(dialog.request.call.call_id)
         assert state is not None and state.status == "waiting"
         await pilot.press(*"sunny", "enter", *"12 C")  # Enter is a newline here
         await pilot.press("ctrl+s")
@@ -213,7 +213,7 @@ async def test_escape_in_the_modal_cancels_the_run(store, start_server):
 
 
 async def test_run_expiring_while_the_modal_is_open(store, start_server, monkeypatch):
-    monkeypatch.setattr(ToolsController, "POLL_INTERVAL", 0.05)
+    monkeypatch.setattr(workspace_module, "RUN_STATUS_POLL", 0.05)
     model = CallingModel([("mystery", {})])
     server = start_server(model=model)
     app = tools_app(store, server)
@@ -458,8 +458,8 @@ async def test_code_interpreter_file_search_citations_and_downloads(
         screen = await ready(pilot)
         await say(pilot, "analyse")
         # The code streams into the pane while the call runs.
-        await wait_for(pilot, lambda: screen.activity.state("call_ci") is not None, "the call")
-        ci = screen.activity.state("call_ci")
+        await wait_for(pilot, lambda: screen.activity.record("call_ci") is not None, "the call")
+        ci = screen.activity.record("call_ci")
         await wait_for(pilot, lambda: ci.input == "import matplotlib\n", "the first code piece")
         assert ci.status == "running"
         assert wire.loop is not None
@@ -479,7 +479,7 @@ async def test_code_interpreter_file_search_citations_and_downloads(
         await pilot.pause(0.2)
         assert "print(6 * 7)" in plain(entry.query_one(".entry-input"))
 
-        search = screen.activity.state("call_fs")
+        search = screen.activity.record("call_fs")
         assert [(r.file_name, r.score) for r in search.results] == [
             ("notes.md", 0.875), ("plan.txt", 0.5)
         ]

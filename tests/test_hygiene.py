@@ -30,7 +30,7 @@ from tui_assistant import paths
 from tui_assistant.config import Profile
 from tui_assistant.server.models import FunctionCall, RunContext
 from tui_assistant.store import Store
-from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.text import clean_text
 
 try:
     from test_app import (  # noqa: F401 - fixtures

@@ -23,7 +23,7 @@ import pytest
 from textual import events
 
 from tui_assistant.store import Store, title_from_text
-from tui_assistant.ui.screens.run_recovery import ActiveRunDialog
+from tui_assistant.ui.screens.active_run import ActiveRunDialog
 
 try:
     from test_app import (  # noqa: F401 - fixtures
@@ -284,11 +284,11 @@ async def test_f9_does_nothing_when_there_is_nothing_to_retry(store: Store, star
     app = make_app(store, server=server)
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
-        assert not screen.can_retry()
+        assert not screen.workspace.can_retry()
         await paste_and_send(pilot, "hello")
         await wait_for(pilot, lambda: views(screen, "assistant"), "the reply")
         await settled(pilot, screen)
-        assert not screen.can_retry()
+        assert not screen.workspace.can_retry()
         await pilot.press("f9")
         await pilot.pause()
         assert len(views(screen, "assistant")) == 1

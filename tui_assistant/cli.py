@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -25,10 +24,12 @@ from tui_assistant.config import (
     BASE_URL_ENV,
     CODE_INTERPRETER_MODES,
     DEFAULT_KEY_ENV,
+    LocalModel,
     Profile,
     Settings,
     load_settings,
     resolve_profile,
+    validate_base_url,
     write_default_config,
 )
 from tui_assistant.errors import AppError, ConfigError
@@ -78,6 +79,62 @@ def _seconds(text: str) -> float:
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text}")
     return value
+
+
+def _window(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of tokens: {text!r}") from None
+    if value < 256:
+        raise argparse.ArgumentTypeError(f"must be at least 256 tokens, not {value}")
+    return value
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model-url",
+        metavar="URL",
+        help="put this Chat Completions endpoint (Ollama, llama-server, vLLM, LM Studio, "
+        "OpenAI...) behind the built-in server, e.g. http://127.0.0.1:11434/v1",
+    )
+    parser.add_argument(
+        "--model", metavar="NAME", help="the endpoint's model (default: the first it lists)"
+    )
+    parser.add_argument(
+        "--model-key-env",
+        metavar="VAR",
+        help="the environment variable holding the endpoint's key (none for keyless ones)",
+    )
+    parser.add_argument(
+        "--context-window",
+        metavar="N",
+        type=_window,
+        help="the model's context window in tokens; older messages are left out to fit",
+    )
+
+
+def _local_model(args: argparse.Namespace, settings: Settings | None) -> LocalModel | None:
+    """The real model from the flags, else from ``[local]`` in the config, else None."""
+    configured = settings.local_model if settings is not None else None
+    url = getattr(args, "model_url", None)
+    if url is None:
+        if configured is None:
+            for flag in ("model", "model_key_env", "context_window"):
+                if getattr(args, flag, None) is not None:
+                    name = "--" + flag.replace("_", "-")
+                    raise ConfigError(f"{name} needs --model-url (or [local] model_url)")
+            return None
+        base = configured
+    else:
+        base = LocalModel(url=validate_base_url(url, "--model-url"))
+    return LocalModel(
+        url=base.url,
+        model=getattr(args, "model", None) or base.model,
+        key_env=getattr(args, "model_key_env", None) or (base.key_env if url is None else None),
+        key_command=base.key_command if url is None else None,
+        context_window=getattr(args, "context_window", None) or base.context_window,
+    )
 
 
 def _epilog() -> str:
@@ -149,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", metavar="PATH", type=Path, help="read settings from PATH (must exist)"
     )
+    _add_model_options(parser)
+    parser.add_argument(
+        "--engine",
+        metavar="NAME",
+        help="the wire API: assistants, responses or auto (probe the endpoint)",
+    )
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
@@ -210,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="read settings from PATH",
     )
+    _add_model_options(serve)
 
     config = commands.add_parser(
         "config",
@@ -232,13 +296,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _silence_sdk_deprecations() -> None:
-    warnings.filterwarnings(
-        "ignore", message="The Assistants API is deprecated", category=DeprecationWarning
-    )
-    warnings.filterwarnings("ignore", message="deprecated$", category=DeprecationWarning)
-
-
 def _load(config: Path | None) -> Settings:
     if config is not None and not config.expanduser().exists():
         raise ConfigError(f"config file not found: {config}")
@@ -247,13 +304,28 @@ def _load(config: Path | None) -> Settings:
 
 def _run_app(args: argparse.Namespace) -> int:
     settings = _load(args.config)
+    local = _local_model(args, settings)
     profile = resolve_profile(
-        settings, name=args.profile, base_url=args.base_url, assistant_id=args.assistant
+        settings,
+        name=args.profile,
+        base_url=args.base_url,
+        assistant_id=args.assistant,
+        engine=args.engine,
     )
+    if local is not None:
+        from dataclasses import replace
+
+        if args.model_url is not None and not profile.is_local:
+            raise ConfigError(
+                "--model-url puts a model behind the built-in server; it cannot be used "
+                f"with the remote endpoint {profile.base_url}"
+            )
+        if local.key_env and not local.key_command:
+            local.api_key()  # a missing key is reported now, as one line
+        settings = replace(settings, local_model=local)
     profile = profile.with_key()
     store = Store.open(paths.store_path())
     try:
-        _silence_sdk_deprecations()
         from tui_assistant.ui.app import launch
 
         return launch(settings=settings, profile=profile, store=store)
@@ -262,19 +334,23 @@ def _run_app(args: argparse.Namespace) -> int:
 
 
 def _run_server(args: argparse.Namespace) -> int:
-    delay, mode = args.delay, args.code_interpreter
-    if delay is None or mode is None:
-        settings = _load(getattr(args, "config", None))
-        delay = settings.demo_token_delay if delay is None else delay
-        mode = settings.code_interpreter if mode is None else mode
+    settings = _load(getattr(args, "config", None))
+    delay = args.delay
+    if delay is None:
+        delay = settings.demo_token_delay
+    local = _local_model(args, settings)
+    mode = args.code_interpreter or settings.code_interpreter
     db_path = args.db.expanduser() if args.db is not None else paths.server_db_path()
-    _silence_sdk_deprecations()
+    from tui_assistant.backend import chat_model
+
+    extra = {"model": chat_model(local)} if local is not None else {}
     from tui_assistant.server.runtime import serve
 
     return serve(
         args.host,
         args.port,
         db_path,
+        **extra,  # type: ignore[arg-type]
         bearer_token=args.token,
         token_delay=delay,
         faults=args.fault,
@@ -291,7 +367,7 @@ def _describe(profile: Profile, env: Mapping[str, str]) -> str:
             text += " (set)" if env.get(profile.api_key_env, "").strip() else " (not set)"
     if profile.assistant_id:
         text += f"  assistant: {profile.assistant_id}"
-    if profile.engine != "assistants":
+    if profile.engine != "auto":
         text += f"  engine: {profile.engine}"
     if profile.headers:
         text += f"  headers: {', '.join(profile.headers)}"
@@ -320,7 +396,15 @@ def _show_config(args: argparse.Namespace) -> int:
         shown["env"] = resolve_profile(settings, name="env")
     width = max(len(name) for name in shown)
     for name, profile in shown.items():
-        print(f"  {name:<{width}}  {_describe(profile, env)}")
+        described = _describe(profile, env)
+        model = settings.local_model
+        if profile.is_local and model is not None:
+            key = f"  key: ${model.key_env}" if model.key_env else ""
+            key = "  key: (command)" if model.key_command else key
+            described = described.replace(
+                "(offline demo model)", f"→ {model.url} · {model.model or 'first listed'}{key}"
+            )
+        print(f"  {name:<{width}}  {described}")
     chosen = resolve_profile(settings)
     print(f"used without flags: {chosen.name} ({chosen.endpoint_key})")
     return 0

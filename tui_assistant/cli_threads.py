@@ -25,11 +25,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui_assistant.errors import AppError, ConfigError, EngineError, NotFoundError
+from tui_assistant.errors import ConfigError, EngineError
 
 if TYPE_CHECKING:
     from tui_assistant.config import Profile, Settings
-    from tui_assistant.store import SavedThread, Store
+    from tui_assistant.store import Store
+    from tui_assistant.workspace import Workspace
 
 COMMANDS = ("threads", "open", "export")
 EPILOG_LINES = """\
@@ -116,6 +117,7 @@ def _profile(args: argparse.Namespace, settings: Settings) -> Profile:
         name=args.profile,
         base_url=args.base_url,
         assistant_id=getattr(args, "assistant", None),
+        engine=getattr(args, "engine", None),
     )
 
 
@@ -129,21 +131,9 @@ def _open_store() -> Store:
 # --- threads ---------------------------------------------------------------------------------
 
 
-def _ago(when: float, now: float) -> str:
-    seconds = max(0.0, now - when)
-    if seconds < 60:
-        return "just now"
-    for size, unit in ((86400 * 7, "w"), (86400, "d"), (3600, "h"), (60, "m")):
-        if seconds >= size:
-            if unit == "w" and seconds >= 8 * 7 * 86400:
-                return time.strftime("%Y-%m-%d", time.localtime(when))
-            return f"{int(seconds // size)}{unit} ago"
-    return "just now"  # pragma: no cover
-
-
 def _list_threads(args: argparse.Namespace, settings: Settings) -> int:
     profile = _profile(args, settings)
-    from tui_assistant.store import one_line
+    from tui_assistant.text import one_line, relative_time
 
     store = _open_store()
     try:
@@ -158,27 +148,21 @@ def _list_threads(args: argparse.Namespace, settings: Settings) -> int:
     width = max(len(t.thread_id) for t in saved)
     for thread in saved:
         flags = ("pinned " if thread.pinned else "") + ("archived " if thread.archived else "")
-        title = one_line(_printable(thread.title), 80)
-        print(f"{thread.thread_id:<{width}}  {_ago(thread.last_used, now):>10}  {flags}{title}")
+        title = one_line(thread.title, 80)
+        when = relative_time(thread.last_used, now)
+        when = "just now" if when == "now" else when if "-" in when else f"{when} ago"
+        print(f"{thread.thread_id:<{width}}  {when:>10}  {flags}{title}")
     return 0
-
-
-def _printable(text: str) -> str:
-    """Text without control characters or escape sequences, safe to print to a terminal."""
-    text = re.sub(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)?|\x1b.?", "", text)
-    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", "", text)
 
 
 # --- open ------------------------------------------------------------------------------------
 
 
 def _open(args: argparse.Namespace, settings: Settings, profile: Profile) -> int:
-    from tui_assistant import cli
 
     profile = profile.with_key()
     store = _open_store()
     try:
-        cli._silence_sdk_deprecations()
         from tui_assistant.ui.app import launch
 
         return launch(settings=settings, profile=profile, store=store,
@@ -202,40 +186,23 @@ def _format(args: argparse.Namespace) -> str:
     return "md"
 
 
-def _secrets(profile: Profile) -> list[str]:
-    found = []
-    if profile.secret is not None:
-        found.append(profile.secret.reveal())
-    found.extend(profile.headers.values())
-    return [s for s in found if s]
-
-
 def _export(args: argparse.Namespace, settings: Settings, profile: Profile) -> int:
     from tui_assistant import cli
-    from tui_assistant.export import from_cache, render, write_export
+    from tui_assistant.export import render, write_export
+    from tui_assistant.workspace import Workspace
 
     fmt = _format(args)
     profile = profile.with_key()
-    cli._silence_sdk_deprecations()
-    endpoint = profile.endpoint_key
     store = _open_store()
     try:
-        saved = store.get_thread(endpoint, args.thread_id)
-        try:
-            document = asyncio.run(_collect(profile, settings, args.thread_id, saved))
-        except EngineError as error:
-            if saved is None:
-                raise
-            gone = isinstance(error, NotFoundError)
-            reason = "the endpoint no longer has this thread" if gone else error.message
-            print(f"{cli.PROG}: note: {reason}; writing the locally cached copy instead "
-                  "(no tool calls)", file=sys.stderr)
-            document = from_cache(store, endpoint, args.thread_id,
-                                  reason="endpoint: thread not found" if gone else
-                                  "endpoint unreachable")
+        workspace = Workspace(store, profile, settings)
+        document, reason = asyncio.run(_collect(workspace, args.thread_id))
     finally:
         store.close()
-    text = render(document, fmt, secrets=_secrets(profile))  # type: ignore[arg-type]
+    if reason:
+        print(f"{cli.PROG}: note: {reason}; writing the locally cached copy instead "
+              "(no tool calls)", file=sys.stderr)
+    text = render(document, fmt, secrets=workspace.secrets())  # type: ignore[arg-type]
     if args.output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -246,30 +213,19 @@ def _export(args: argparse.Namespace, settings: Settings, profile: Profile) -> i
     return 0
 
 
-async def _collect(profile: Profile, settings: Settings, thread_id: str,
-                   saved: SavedThread | None):
+async def _collect(workspace: Workspace, thread_id: str):
+    """The export through the workspace the app uses: from the endpoint, or from the
+    local cache when the endpoint cannot be reached or no longer has the thread."""
     from tui_assistant.backend import connect
-    from tui_assistant.export import collect
 
-    connection = await connect(profile, settings)
     try:
-        engine = connection.engine
-        assistant_id = saved.assistant_id if saved else ""
-        name = ""
-        if assistant_id:
-            try:
-                name = (await engine.retrieve_assistant(assistant_id)).label
-            except AppError:
-                name = ""
-        return await collect(
-            engine,
-            thread_id,
-            title=saved.title if saved else "",
-            endpoint=profile.endpoint_key,
-            assistant_id=assistant_id,
-            assistant_name=name,
-            created_at=saved.created_at if saved else 0.0,
-            last_used=saved.last_used if saved else 0.0,
-        )
+        connection = await connect(workspace.profile, workspace.settings)
+    except EngineError as error:
+        if workspace.get_thread(thread_id) is None:
+            raise
+        return await workspace.export(thread_id, offline_reason=error.message)
+    try:
+        workspace.attach_engine(connection.engine)
+        return await workspace.export(thread_id)
     finally:
         await connection.close()

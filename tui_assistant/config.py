@@ -44,7 +44,7 @@ The file format (every key optional)::
     api_key_command = "pass show work/api-key"
     api_key = "..."               # only if the file is mode 0600
     assistant_id = "asst_123"
-    engine = "assistants"
+    engine = "auto"               # or "assistants" / "responses"
     headers = { "X-Team" = "blue" }
 """
 
@@ -61,6 +61,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from tui_assistant import paths
+from tui_assistant.engines import ENGINE_KINDS
 from tui_assistant.errors import ConfigError, MissingKeyError
 
 __all__ = [
@@ -84,8 +85,8 @@ DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 BASE_URL_ENV = "OPENAI_BASE_URL"
 """The environment variable that selects an endpoint when no flag does."""
 
-ENGINES = ("assistants",)
-"""Wire APIs a profile may name in ``engine`` (``responses`` joins when it exists)."""
+ENGINES = ENGINE_KINDS
+"""Wire APIs a profile may name in ``engine`` (``auto`` probes the endpoint)."""
 
 KEY_COMMAND_TIMEOUT = 30.0
 """Seconds an ``api_key_command`` may take (long enough to type a passphrase)."""
@@ -173,8 +174,8 @@ class Profile:
     """A command (split like a shell line, run without a shell) that prints the key."""
     assistant_id: str | None = None
     """The assistant to open; ``None`` lets the app choose or ask."""
-    engine: str = "assistants"
-    """The wire API: one of ``ENGINES``."""
+    engine: str = "auto"
+    """The wire API: one of ``ENGINES``; ``auto`` probes (the local server: Assistants)."""
     headers: dict[str, str] = field(default_factory=dict, hash=False)
     """Extra default headers sent with every request."""
     secret: Secret | None = field(default=None, repr=False, compare=False, hash=False)
@@ -273,6 +274,33 @@ def _default_profiles() -> dict[str, Profile]:
 
 
 @dataclass(frozen=True)
+class LocalModel:
+    """A Chat Completions endpoint the built-in server puts behind the Assistants API."""
+
+    url: str
+    model: str | None = None
+    key_env: str | None = None
+    """The variable holding the endpoint's key (most local endpoints need none)."""
+    key_command: str | None = None
+    """A command that prints the key, instead of ``key_env``."""
+    context_window: int | None = None
+
+    def api_key(self, env: Mapping[str, str] = os.environ) -> str | None:
+        """The key, read now (never stored); None for a keyless endpoint."""
+        if self.key_command:
+            return _run_key_command("local", self.key_command)
+        if self.key_env:
+            value = env.get(self.key_env, "").strip()
+            if not value:
+                raise ConfigError(
+                    f"the model key variable {self.key_env} is not set "
+                    "(export it, or leave out --model-key-env for a keyless endpoint)"
+                )
+            return value
+        return None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything ``config.toml`` can say, with defaults for what it does not."""
 
@@ -299,6 +327,8 @@ class Settings:
     """Whether functions from installed ``tui_assistant.tools`` entry points are loaded."""
     source: Path | None = None
     """The file these settings were read from; ``None`` when no file exists."""
+    local_model: LocalModel | None = None
+    """With a ``[local] model_url``: the real model behind the built-in server."""
 
     def __post_init__(self) -> None:
         if LOCAL not in self.profiles:
@@ -511,7 +541,16 @@ def _read_tools(reader: _Reader, value: object) -> dict[str, Any]:
             )
         kwargs["tool_entry_points"] = table["entry_points"]
     return kwargs
-_LOCAL_KEYS = ("token_delay", "assistant_id", "code_interpreter")
+_LOCAL_KEYS = (
+    "token_delay",
+    "assistant_id",
+    "model_url",
+    "model",
+    "model_key_env",
+    "model_key_command",
+    "context_window",
+    "code_interpreter",
+)
 _PROFILE_KEYS = (
     "base_url",
     "api_key_env",
@@ -604,6 +643,30 @@ def _settings_from_data(data: dict[str, Any], path: Path, readable_by_others: bo
             local = replace(
                 local, assistant_id=reader.string(table["assistant_id"], "local.assistant_id")
             )
+        if "model_url" in table:
+            url = validate_base_url(
+                reader.string(table["model_url"], "local.model_url"), "local.model_url"
+            )
+            window = None
+            if "context_window" in table:
+                window = int(reader.number(table["context_window"], "local.context_window"))
+                if window < 256:
+                    reader.fail("local.context_window must be at least 256 tokens")
+            kwargs["local_model"] = LocalModel(
+                url=url,
+                model=reader.string(table["model"], "local.model") if "model" in table else None,
+                key_env=(
+                    reader.string(table["model_key_env"], "local.model_key_env")
+                    if "model_key_env" in table
+                    else None
+                ),
+                key_command=(
+                    reader.string(table["model_key_command"], "local.model_key_command")
+                    if "model_key_command" in table
+                    else None
+                ),
+                context_window=window,
+            )
 
     profiles = {LOCAL: local}
     if "profiles" in data:
@@ -693,14 +756,16 @@ def resolve_profile(
     base_url: str | None = None,
     assistant_id: str | None = None,
     env: Mapping[str, str] = os.environ,
+    engine: str | None = None,
 ) -> Profile:
     """The profile to use, from flags, environment and settings (see the module docstring).
 
     ``name`` and ``base_url`` are the ``--profile`` and ``--base-url`` flags. With both,
     the named profile is used with the given URL; ``base_url`` alone makes a profile named
     ``command-line`` whose key comes from ``OPENAI_API_KEY``. ``assistant_id`` (the
-    ``--assistant`` flag) replaces the profile's assistant. Raises ``ConfigError`` for an
-    unknown profile or a malformed URL.
+    ``--assistant`` flag) replaces the profile's assistant; ``engine`` (``--engine``) its
+    engine kind. Raises ``ConfigError`` for an unknown profile, a malformed URL or an
+    unknown engine kind.
     """
     profile: Profile | None
     if name is not None:
@@ -725,6 +790,11 @@ def resolve_profile(
         if not assistant_id:
             raise ConfigError("--assistant must not be empty")
         profile = replace(profile, assistant_id=assistant_id)
+    if engine is not None:
+        kind = engine.strip().lower()
+        if kind not in ENGINES:
+            raise ConfigError(f"--engine must be one of: {', '.join(ENGINES)}")
+        profile = replace(profile, engine=kind)
     return profile
 
 
@@ -756,6 +826,12 @@ default_profile = "local"
 token_delay = 0.02
 # The assistant to open on the local server:
 # assistant_id = "asst_..."
+# A real model behind the built-in server: any Chat Completions endpoint.
+# model_url = "http://127.0.0.1:11434/v1"     # Ollama; llama-server: http://127.0.0.1:8080/v1
+# model = "qwen2.5:7b"                        # default: the first model the endpoint lists
+# model_key_env = "OPENAI_API_KEY"            # only for endpoints that need a key
+# model_key_command = "pass show openai"      # ... or a command that prints it
+# context_window = 8192                       # tokens; older messages are left out to fit
 
 # Local functions the assistant may call (see the README, "Tools"):
 # [tools]

@@ -119,3 +119,9 @@ class NotSupportedError(EngineError):
     """The endpoint does not implement an optional part of the API (run steps, files)."""
 
     title = "Not supported"
+
+
+class RunNoLongerWaiting(Exception):
+    """Raised by an action handler when the paused run stopped waiting for outputs
+    (it expired, or was cancelled or failed meanwhile). The session then submits nothing
+    and follows the run to its end instead."""

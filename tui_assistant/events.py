@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-ToolKind = Literal["function", "code_interpreter", "file_search"]
-"""The kinds of tool call the Assistants model knows."""
+ToolKind = Literal["function", "code_interpreter", "file_search", "reasoning"]
+"""The kinds of tool call the Assistants model knows, plus ``reasoning``: a reasoning
+summary (Responses engine), shown in the tool pane like a call with only an output."""
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "expired", "incomplete"})
 """Run statuses after which nothing more happens to a run."""
@@ -33,6 +34,12 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    estimated: bool = False
+    """The server estimated the counts (its model's endpoint reported none)."""
+    cached_tokens: int = 0
+    """Of ``prompt_tokens``, how many came from the prompt cache (when the API says)."""
+    reasoning_tokens: int = 0
+    """Of ``completion_tokens``, how many were spent reasoning (when the API says)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +186,8 @@ class RunCompleted:
     usage: Usage | None = None
     reason: str = ""
     """Why an incomplete run stopped early (for example ``max_completion_tokens``)."""
+    left_out: int = 0
+    """Earlier messages the built-in server left out to fit its model's context window."""
 
 
 @dataclass(frozen=True, slots=True)

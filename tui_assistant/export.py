@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from tui_assistant.errors import AppError, NotSupportedError
+from tui_assistant.tool_calls import ToolCallRecord
 
 if TYPE_CHECKING:
     from tui_assistant.engines.base import Engine
@@ -49,7 +50,6 @@ __all__ = [
     "ExportError",
     "ExportedMessage",
     "ExportedRun",
-    "ExportedToolCall",
     "ThreadExport",
     "collect",
     "default_filename",
@@ -90,17 +90,6 @@ class ExportedMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class ExportedToolCall:
-    id: str
-    kind: str
-    name: str = ""
-    input: str = ""
-    output: str = ""
-    images: tuple[str, ...] = ()
-    status: str = "completed"
-
-
-@dataclass(frozen=True, slots=True)
 class ExportedRun:
     id: str
     status: str
@@ -110,7 +99,7 @@ class ExportedRun:
     completion_tokens: int | None = None
     total_tokens: int | None = None
     error: str = ""
-    tool_calls: tuple[ExportedToolCall, ...] = ()
+    tool_calls: tuple[ToolCallRecord, ...] = ()
 
     @property
     def has_usage(self) -> bool:
@@ -218,7 +207,7 @@ async def collect(
         export.notes.append(f"Only the newest {MAX_RUNS} runs are included.")
     steps_supported = True
     for run in runs:
-        calls: list[ExportedToolCall] = []
+        calls: list[ToolCallRecord] = []
         if steps_supported:
             try:
                 steps = await engine.list_run_steps(thread_id, run.id)
@@ -227,18 +216,8 @@ async def collect(
                 export.notes.append("The endpoint does not list run steps: tool calls are missing.")
                 steps = []
             for step in steps:
-                for call in step.tool_calls:
-                    calls.append(
-                        ExportedToolCall(
-                            id=call.call_id,
-                            kind=call.kind,
-                            name=call.name,
-                            input=call.input,
-                            output=call.output,
-                            images=tuple(call.images),
-                            status=step.status,
-                        )
-                    )
+                calls += [ToolCallRecord.from_step(call, step, run.status)
+                          for call in step.tool_calls]
         usage = run.usage
         export.runs.append(
             ExportedRun(
@@ -363,7 +342,7 @@ def to_json(export: ThreadExport, *, secrets: Sequence[str] = ()) -> str:
                 "error": r.error,
                 "tool_calls": [
                     {
-                        "id": c.id,
+                        "id": c.call_id,
                         "kind": c.kind,
                         "name": c.name,
                         "input": c.input,

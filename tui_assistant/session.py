@@ -69,6 +69,7 @@ from tui_assistant.errors import (
     NotFoundError,
     NotServedError,
     RateLimitedError,
+    RunNoLongerWaiting,
     ServerError,
     StreamInterrupted,
 )
@@ -102,16 +103,12 @@ _DEFINITE = (ActiveRunError, AuthError, NotFoundError, NotServedError, RateLimit
 
 _ACTIVE_STATUSES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 _COMPLETED_STATUSES = frozenset({"completed", "cancelled", "incomplete"})
+CANCEL_WAIT = 15.0
+"""Seconds ``cancel_and_wait`` waits for another run to stop after cancelling it."""
 _CLOCK_SLACK = 120.0
 """Seconds of clock difference tolerated when looking for a run we may just have created."""
 _LOOKUP_TIMEOUT = 30.0
 """Seconds a look-up made to recover from a failed request may take."""
-
-
-class RunNoLongerWaiting(Exception):
-    """Raised by an action handler when the paused run stopped waiting for outputs
-    (it expired, or was cancelled or failed meanwhile). The session then submits nothing
-    and follows the run to its end instead."""
 
 
 def _error_output(message: str) -> str:
@@ -309,6 +306,30 @@ class Session:
             except BaseException:
                 turn.cancel_requested = turn.cancel_sent = False
                 raise
+
+    async def cancel_and_wait(
+        self, thread_id: str, run_id: str, *, timeout: float = CANCEL_WAIT
+    ) -> RunInfo | None:
+        """Cancel a run this session is not driving (another client's, found when a
+        thread was busy) and poll it until it ends.
+
+        Returns the run as it ended, or ``None`` when it had not ended after ``timeout``
+        seconds. Raises ``EngineError`` when the endpoint refuses to cancel it."""
+        await self.engine.cancel_run(thread_id, run_id)
+        deadline = time.monotonic() + timeout
+        delay = self.poll_interval
+        while True:
+            try:
+                info = await self.engine.retrieve_run(thread_id, run_id)
+            except EngineError:
+                info = None
+            if info is not None and info.status in TERMINAL_STATUSES:
+                self._seen_runs.add(run_id)
+                return info
+            if time.monotonic() + delay > deadline:
+                return None
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, self.max_poll_interval)
 
     def _begin(self, thread_id: str) -> _Turn:
         current = self._turns.get(thread_id)

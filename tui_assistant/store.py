@@ -26,6 +26,7 @@ Calls are synchronous and small (milliseconds); the UI may call them on its even
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -37,17 +38,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui_assistant.errors import StoreError
+from tui_assistant.text import one_line
 
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "CachedMessage",
+    "LocalAssistant",
+    "LocalAssistantBook",
     "RunRecord",
     "SavedThread",
     "SearchHit",
     "Store",
     "ThreadUsage",
-    "one_line",
     "title_from_text",
 ]
 
@@ -118,6 +121,20 @@ class ThreadUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LocalAssistant:
+    """An assistant kept in the local store (for engines whose API keeps none)."""
+
+    id: str
+    name: str = ""
+    model: str = ""
+    instructions: str = ""
+    tools: tuple[dict, ...] = ()
+    """Tool definitions as the editor gives them (Assistants shape is fine)."""
+    temperature: float | None = None
+    created_at: float = 0.0
 
 
 HIT_START = "\x02"
@@ -208,7 +225,25 @@ _V2: tuple[str, ...] = (
     """,
 )
 
-MIGRATIONS: list[Migration] = [_V1, _V2]
+_V3: tuple[str, ...] = (
+    # Assistants kept locally, per endpoint, for wire APIs that do not store them
+    # (Responses + Conversations). ``tools`` is a JSON list of tool definitions.
+    """
+    CREATE TABLE local_assistants (
+        endpoint      TEXT NOT NULL,
+        assistant_id  TEXT NOT NULL,
+        name          TEXT NOT NULL DEFAULT '',
+        model         TEXT NOT NULL DEFAULT '',
+        instructions  TEXT NOT NULL DEFAULT '',
+        tools         TEXT NOT NULL DEFAULT '[]',
+        temperature   REAL,
+        created_at    REAL NOT NULL,
+        PRIMARY KEY (endpoint, assistant_id)
+    ) WITHOUT ROWID
+    """,
+)
+
+MIGRATIONS: list[Migration] = [_V1, _V2, _V3]
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``. Only ever append."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -216,20 +251,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 # --- Text helpers -----------------------------------------------------------------------
-
-
-def one_line(text: str, max_len: int) -> str:
-    """``text`` with all whitespace runs made single spaces, cut to ``max_len`` with '…'."""
-    line = " ".join(text.split())
-    if len(line) <= max_len:
-        return line
-    if max_len <= 1:
-        return "…"[:max_len]
-    cut = line[: max_len - 1]
-    space = cut.rfind(" ")
-    if space >= max_len // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.-") + "…"
 
 
 _MARKDOWN_LEAD = re.compile(r"^(?:[#>]+\s*|[-*+]\s+)+")
@@ -765,3 +786,93 @@ class Store:
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (key, str(value)),
                 )
+
+    # Local assistants --------------------------------------------------------------------
+
+    def save_local_assistant(self, endpoint: str, assistant: LocalAssistant) -> LocalAssistant:
+        """Create or replace a locally kept assistant (committed on return)."""
+        created = assistant.created_at or time.time()
+        tools = json.dumps([dict(t) for t in assistant.tools])
+        with self._errors("save the assistant"), self._transaction() as db:
+            db.execute(
+                "INSERT INTO local_assistants (endpoint, assistant_id, name, model,"
+                " instructions, tools, temperature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (endpoint, assistant_id) DO UPDATE SET name = excluded.name,"
+                " model = excluded.model, instructions = excluded.instructions,"
+                " tools = excluded.tools, temperature = excluded.temperature",
+                (endpoint, assistant.id, assistant.name, assistant.model,
+                 assistant.instructions, tools, assistant.temperature, created),
+            )
+        return self.get_local_assistant(endpoint, assistant.id) or assistant
+
+    def get_local_assistant(self, endpoint: str, assistant_id: str) -> LocalAssistant | None:
+        with self._errors("read an assistant"), self._lock:
+            row = self._db.execute(
+                f"SELECT {_ASSISTANT_COLUMNS} FROM local_assistants"
+                " WHERE endpoint = ? AND assistant_id = ?",
+                (endpoint, assistant_id),
+            ).fetchone()
+        return _local_assistant(row) if row else None
+
+    def list_local_assistants(self, endpoint: str) -> list[LocalAssistant]:
+        """The endpoint's locally kept assistants, newest first."""
+        with self._errors("read assistants"), self._lock:
+            rows = self._db.execute(
+                f"SELECT {_ASSISTANT_COLUMNS} FROM local_assistants WHERE endpoint = ?"
+                " ORDER BY created_at DESC, assistant_id",
+                (endpoint,),
+            ).fetchall()
+        return [_local_assistant(row) for row in rows]
+
+    def delete_local_assistant(self, endpoint: str, assistant_id: str) -> bool:
+        with self._errors("delete the assistant"), self._transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM local_assistants WHERE endpoint = ? AND assistant_id = ?",
+                (endpoint, assistant_id),
+            )
+        return cursor.rowcount > 0
+
+    def local_assistants(self, endpoint: str) -> LocalAssistantBook:
+        """The endpoint's local assistants as the book an engine takes."""
+        return LocalAssistantBook(self, endpoint)
+
+
+_ASSISTANT_COLUMNS = "assistant_id, name, model, instructions, tools, temperature, created_at"
+
+
+def _local_assistant(row: tuple) -> LocalAssistant:
+    try:
+        tools = json.loads(row[4] or "[]")
+    except ValueError:
+        tools = []
+    return LocalAssistant(
+        id=row[0],
+        name=row[1],
+        model=row[2],
+        instructions=row[3],
+        tools=tuple(t for t in tools if isinstance(t, dict)) if isinstance(tools, list) else (),
+        temperature=row[5],
+        created_at=row[6],
+    )
+
+
+class LocalAssistantBook:
+    """One endpoint's local assistants: ``list``, ``get``, ``save``, ``delete``.
+
+    The shape ``engines.responses.ResponsesEngine`` takes as ``assistants=``."""
+
+    def __init__(self, store: Store, endpoint: str) -> None:
+        self.store = store
+        self.endpoint = endpoint
+
+    def list(self) -> list[LocalAssistant]:
+        return self.store.list_local_assistants(self.endpoint)
+
+    def get(self, assistant_id: str) -> LocalAssistant | None:
+        return self.store.get_local_assistant(self.endpoint, assistant_id)
+
+    def save(self, assistant: LocalAssistant) -> LocalAssistant:
+        return self.store.save_local_assistant(self.endpoint, assistant)
+
+    def delete(self, assistant_id: str) -> bool:
+        return self.store.delete_local_assistant(self.endpoint, assistant_id)

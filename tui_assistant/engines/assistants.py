@@ -152,7 +152,15 @@ def _usage(obj: Any) -> ev.Usage | None:
         prompt_tokens=int(_get(obj, "prompt_tokens", 0) or 0),
         completion_tokens=int(_get(obj, "completion_tokens", 0) or 0),
         total_tokens=int(_get(obj, "total_tokens", 0) or 0),
+        estimated=_get(obj, "estimated", False) is True,
     )
+
+
+def _left_out(run: Any) -> int:
+    """``truncation_strategy.left_out``: the built-in server's count of messages it left
+    out of its model's context."""
+    value = _get(_get(run, "truncation_strategy"), "left_out", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _annotation(obj: Any, offset: int) -> ev.Annotation | None:
@@ -609,6 +617,7 @@ class _StreamMapper:
                     status=name.rsplit(".", 1)[1],
                     usage=_usage(_get(data, "usage")),
                     reason=_str(_get(_get(data, "incomplete_details"), "reason", "")),
+                    left_out=_left_out(data),
                 )
             )
         elif name in _RUN_FAILED_EVENTS:
@@ -1049,6 +1058,12 @@ class AssistantsEngine:
             page = await self._client.beta.threads.runs.list(thread_id, limit=1, order="desc")
         data = list(_get(page, "data", ()) or ())
         return _run_info(data[0]) if data else None
+
+    async def list_models(self) -> list[str]:
+        """The model ids ``GET /models`` offers, sorted."""
+        with self._errors(collection="/models"):
+            page = await self._client.models.list()
+        return sorted({str(_get(m, "id", "") or "") for m in _get(page, "data", ()) or ()} - {""})
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -149,12 +149,17 @@ class Api:
         faults: Faults | None = None,
     ) -> None:
         self.storage = storage
+        self.model = model
+        self._default_ready = False
         self.files = FileStore(storage)
         self.faults = faults or Faults()
         self.runs = RunManager(
             storage, model, files=self.files, code_limits=code_limits, faults=self.faults
         )
         self.poll_headers = {"openai-poll-after-ms": str(poll_after_ms)}
+        if self.runs.code_limits.real_model and not self.code_interpreter.enabled:
+            if getattr(model, "code_interpreter", None) is True:
+                model.code_interpreter = False  # type: ignore[attr-defined]  # no code tool
 
     @property
     def code_interpreter(self) -> SandboxStatus:
@@ -248,7 +253,56 @@ class Api:
         return _json(assistant)
 
     async def list_assistants(self, request: Request) -> Response:
+        if not self._default_ready:
+            await self.ensure_default_assistant()
         return self._list(request, "assistants")
+
+    async def ensure_default_assistant(self) -> None:
+        """With a real model: an assistant for its model (``--model`` or the first the
+        endpoint lists), with both server tools, unless one for that model exists."""
+        default_model = getattr(self.model, "default_model", None)
+        if default_model is None or self._default_ready:
+            self._default_ready = True
+            return
+        name = await default_model()
+        if not name:
+            return
+        self._default_ready = True
+        if any(a["model"] == name for a in self.storage.all("assistants")):
+            return
+        self.storage.insert(
+            "assistants",
+            assistant_object(
+                model=name,
+                name=name,
+                description=f"{name} at {getattr(self.model, 'host', '')}",
+                instructions="You are a helpful assistant.",
+                tools=[{"type": "code_interpreter"}, {"type": "file_search"}],
+            ),
+        )
+
+    async def list_models(self, request: Request) -> Response:
+        """``GET /models``: the upstream's list with a real model, else the demo model."""
+        upstream = getattr(self.model, "list_models", None)
+        if upstream is None:
+            data = [{"id": "demo", "object": "model", "created": 0, "owned_by": "tui-assistant"}]
+        else:
+            from tui_assistant.server.models import ModelError
+
+            try:
+                found = await upstream()
+            except ModelError as exc:
+                raise ApiError(502, exc.message, type="server_error") from None
+            data = [
+                {
+                    "id": m["id"],
+                    "object": "model",
+                    "created": m.get("created") if isinstance(m.get("created"), int) else 0,
+                    "owned_by": m.get("owned_by") if isinstance(m.get("owned_by"), str) else "",
+                }
+                for m in found
+            ]
+        return _json({"object": "list", "data": data})
 
     async def retrieve_assistant(self, request: Request) -> Response:
         return _json(self._assistant(request.path_params["assistant_id"]))
@@ -681,6 +735,7 @@ class Api:
             r("/files/{file_id}", self.retrieve_file, "GET"),
             r("/files/{file_id}", self.delete_file, "DELETE"),
             r("/files/{file_id}/content", self.file_content, "GET"),
+            r("/models", self.list_models, "GET"),
         ]
 
 
@@ -795,11 +850,19 @@ def create_app(
             api.runs.recover()
             api.runs.start_timers()
         storage.share()
-        if demo_assistant:
+        if hasattr(api.model, "default_model"):
+            try:
+                await asyncio.wait_for(api.ensure_default_assistant(), 5)
+            except TimeoutError:
+                pass
+        elif demo_assistant:
             api.ensure_demo_assistant()
         yield
         await api.runs.shutdown()
         api.files.close()
+        closing = getattr(api.model, "aclose", None)
+        if closing is not None:
+            await closing()
 
     extra = []
     if fault_admin:

@@ -78,6 +78,8 @@ class FunctionCall:
     name: str
     arguments: str = "{}"
     """The arguments as a JSON text."""
+    call_id: str = ""
+    """The call's id as the model gave it; empty to let the server make one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,13 @@ class RunContext:
     of the assistant's and the thread's ``tool_resources``."""
     tool_choice: object = "auto"
     parallel_tool_calls: bool = True
+    truncation: str = "auto"
+    """The run's ``truncation_strategy`` type: ``auto`` or ``last_messages``."""
+    max_prompt_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    response_format: object = "auto"
+    """The run's ``response_format``: ``auto`` or ``{"type": "json_object" | ...}``."""
 
     @property
     def last_user_text(self) -> str:
@@ -191,7 +200,57 @@ class RunContext:
         return bool(self.files_for(kind))
 
 
-ModelOutput = str | Annotated | ImageFile | FunctionCall | CodeInterpreterCall | FileSearchCall
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens one call of an upstream model used; the run's usage becomes their sum."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: bool = False
+    """True when the upstream did not report usage and the numbers are estimates."""
+
+
+@dataclass(frozen=True, slots=True)
+class Incomplete:
+    """Ends the run as ``incomplete`` with ``reason`` (the model must stop after it)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A remark about the run for the log (e.g. how many messages were left out)."""
+
+    text: str
+    left_out: int = 0
+    """Messages of the thread left out of the model's context to fit its window; the
+    server reports the count as ``truncation_strategy.left_out`` on the run."""
+
+
+class ModelError(Exception):
+    """A failure the run reports as ``failed`` with this ``code`` and plain ``message``.
+
+    ``code`` is one of the run's ``last_error`` codes: ``server_error``,
+    ``rate_limit_exceeded`` or ``invalid_prompt``.
+    """
+
+    def __init__(self, message: str, code: str = "server_error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+ModelOutput = (
+    str
+    | Annotated
+    | ImageFile
+    | FunctionCall
+    | CodeInterpreterCall
+    | FileSearchCall
+    | Usage
+    | Incomplete
+    | Notice
+)
 """What a model may yield."""
 
 

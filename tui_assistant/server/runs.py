@@ -40,11 +40,15 @@ from tui_assistant.server.models import (
     FileSearchCall,
     FunctionCall,
     ImageFile,
+    Incomplete,
     Model,
+    ModelError,
+    Notice,
     RunContext,
     RunFile,
     SearchResult,
     ToolResult,
+    Usage,
     count_tokens,
     tokenize,
 )
@@ -155,6 +159,8 @@ class RunState:
     step_prompt_tokens: int = 0
     step_completion_tokens: int = 0
     delta_prefix: str = ""
+    reported: Usage | None = None
+    """The sum of the ``Usage`` the model reported, when it reports any."""
     last_flush: float = 0.0
     expiry: asyncio.TimerHandle | None = None
 
@@ -417,6 +423,9 @@ class RunManager:
                 self._interrupt(state, "failed", SERVER_STOPPED)
         except _StopRun as stop:
             self._finish_incomplete(state, stop.reason)
+        except ModelError as exc:
+            logger.warning("run %s failed: %s", state.run["id"], exc.message)
+            self._interrupt(state, "failed", exc.message, code=exc.code)
         except _InjectedEnd as injected:
             fault = injected.fault
             if fault.status == "incomplete":
@@ -441,6 +450,20 @@ class RunManager:
                 if end is not None and produced >= end.after:
                     raise _InjectedEnd(end)
                 produced += 1
+                if isinstance(output, Usage):
+                    state.reported = _add_usage(state.reported, output)
+                    continue
+                if isinstance(output, Notice):
+                    logger.info("run %s: %s", state.run["id"], output.text)
+                    if output.left_out:
+                        strategy = dict(state.run["truncation_strategy"] or {"type": "auto"})
+                        strategy.setdefault("last_messages", None)
+                        strategy["left_out"] = output.left_out
+                        state.run["truncation_strategy"] = strategy
+                        self._save_run(state)
+                    continue
+                if isinstance(output, Incomplete):
+                    raise _StopRun(output.reason)
                 if isinstance(output, FunctionCall):
                     if state.message is not None:
                         self._close_message(state)
@@ -516,6 +539,11 @@ class RunManager:
             files=self._run_files(run),
             tool_choice=run["tool_choice"],
             parallel_tool_calls=bool(run["parallel_tool_calls"]),
+            truncation=truncation.get("type") or "auto",
+            max_prompt_tokens=budget,
+            temperature=run.get("temperature"),
+            top_p=run.get("top_p"),
+            response_format=run.get("response_format") or "auto",
         )
 
     def _run_files(self, run: dict[str, Any]) -> tuple[RunFile, ...]:
@@ -911,7 +939,7 @@ class RunManager:
         channel.publish(sse_frame("thread.run.step.in_progress", step))
         tool_calls = [
             {
-                "id": new_id("call"),
+                "id": call.call_id or new_id("call"),
                 "type": "function",
                 "function": {"name": call.name, "arguments": call.arguments, "output": None},
             }
@@ -1007,6 +1035,11 @@ class RunManager:
         run = state.run
         run["expires_at"] = None
         run["usage"] = _usage(state.prompt_tokens, state.completion_tokens)
+        if state.reported is not None:
+            reported = state.reported
+            run["usage"] = _usage(reported.prompt_tokens, reported.completion_tokens)
+            if reported.estimated:
+                run["usage"]["estimated"] = True
         self._set_status(state, status)
         state.channel.publish(None)
         if state.expiry is not None:
@@ -1037,3 +1070,13 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+
+
+def _add_usage(total: Usage | None, more: Usage) -> Usage:
+    if total is None:
+        return more
+    return Usage(
+        total.prompt_tokens + more.prompt_tokens,
+        total.completion_tokens + more.completion_tokens,
+        total.estimated or more.estimated,
+    )

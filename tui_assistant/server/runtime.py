@@ -214,11 +214,17 @@ def _faults(specs: Iterable[str]) -> Faults:
 
 
 def _code_limits(
-    limits: CodeLimits | None, code_interpreter: str | None, real_model: bool | None
+    limits: CodeLimits | None,
+    code_interpreter: str | None,
+    real_model: bool | None,
+    model: Model | None,
 ) -> CodeLimits:
+    """``limits`` with the mode; ``real_model`` None: whether ``model`` has an upstream."""
     limits = limits or CodeLimits()
     if code_interpreter is not None:
         limits = replace(limits, sandbox=check_setting(code_interpreter))
+    if real_model is None and getattr(model, "base_url", None):
+        real_model = True
     if real_model is not None:
         limits = replace(limits, real_model=real_model)
     return limits
@@ -247,14 +253,16 @@ def start_local_server(
     given (read it from ``LocalServer.bearer_token``). ``code_limits`` bound the code
     interpreter; ``code_interpreter`` (``auto``, ``bubblewrap``, ``unsandboxed``) and
     ``real_model`` override its ``sandbox`` and ``real_model`` (see ``sandbox_status``;
-    ``LocalServer.code_interpreter`` says which mode is active). ``faults`` are fault
+    ``real_model`` None means: whether ``model`` has an upstream ``base_url``, as a
+    ``ChatModel`` has; ``LocalServer.code_interpreter`` says which mode is active, and a
+    real model whose interpreter is off is not offered the code tool). ``faults`` are fault
     specs to start with (more can be added through ``LocalServer.faults``);
     ``fault_admin`` opens ``/_faults`` to loopback clients.
     """
     if not is_loopback(host) and not bearer_token:
         bearer_token = secrets.token_urlsafe(24)
     fault_plan = _faults(faults)
-    code_limits = _code_limits(code_limits, code_interpreter, real_model)
+    code_limits = _code_limits(code_limits, code_interpreter, real_model, model)
     host = _bind_host(host)
     sock = _bind(host, port)
     storage: Storage | None = None
@@ -308,8 +316,9 @@ def serve(
     token_delay: float = 0.02,
     faults: Iterable[str] = (),
     fault_admin: bool | None = None,
+    model: Model | None = None,
     code_interpreter: str = "auto",
-    real_model: bool = False,
+    real_model: bool | None = None,
 ) -> int:
     """Serve in the foreground until Ctrl+C; returns the exit code.
 
@@ -339,11 +348,11 @@ def serve(
     storage = Storage(db_path)
     app = create_app(
         storage,
-        DemoModel(token_delay=token_delay),
+        model or DemoModel(token_delay=token_delay),
         bearer_token=bearer_token,
         faults=fault_plan,
         fault_admin=fault_admin and is_loopback(host),
-        code_limits=_code_limits(None, code_interpreter, real_model),
+        code_limits=_code_limits(None, code_interpreter, real_model, model),
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
@@ -356,6 +365,10 @@ def serve(
     try:
         url = f"http://{_url_host(host)}:{sock.getsockname()[1]}/v1"
         print(f"Serving the Assistants API at {url}", flush=True)
+        upstream = getattr(model, "base_url", None)
+        if upstream:
+            name = getattr(model, "model", None) or "(the first it lists)"
+            print(f"Model: {name} at {upstream}", flush=True)
         if bearer_token:
             print(f"Bearer token: {bearer_token}", flush=True)
         print(f"{app.api.code_interpreter.describe().capitalize()}", flush=True)

@@ -37,8 +37,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tui_assistant.errors import RunNoLongerWaiting
 from tui_assistant.events import ActionRequired, FunctionCall, ToolOutput
-from tui_assistant.session import RunNoLongerWaiting
 from tui_assistant.tools.registry import LocalFunction, ToolRegistry, validate_arguments
 
 __all__ = [

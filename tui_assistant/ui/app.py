@@ -1,16 +1,17 @@
 """The Textual application: wiring only.
 
 Settings, the profile and the store are passed in (tests build the app around a local
-server and a temporary store); the main screen does the work.
+server and a temporary store). The app makes the ``Workspace`` and hands it to the main
+screen; it keeps the theme, the keymap, help and the error net for workers.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import ClassVar
 
-from textual.app import App, SystemCommand
+from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -21,11 +22,11 @@ from tui_assistant.backend import Connection, connect
 from tui_assistant.config import Profile, Settings
 from tui_assistant.errors import AppError
 from tui_assistant.store import Store
-from tui_assistant.ui.commands import ThreadCommands
+from tui_assistant.text import clean_text
 from tui_assistant.ui.keys import restore_alt_digits
-from tui_assistant.ui.sanitize import clean_text
 from tui_assistant.ui.screens.help import HelpScreen, key_rows
 from tui_assistant.ui.screens.main import MainScreen
+from tui_assistant.workspace import Workspace
 
 Connector = Callable[[Profile, Settings], Awaitable[Connection]]
 
@@ -35,9 +36,6 @@ class TuiAssistantApp(App[int]):
 
     TITLE = "tui-assistant"
     CSS_PATH = ["screens/modals.tcss", "screens/library.tcss"]
-    COMMANDS = App.COMMANDS | {ThreadCommands}
-    MODES: ClassVar = {"main": MainScreen}
-    DEFAULT_MODE = "main"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", tooltip="Quit tui-assistant", priority=True,
                 id="app.quit"),
@@ -59,9 +57,15 @@ class TuiAssistantApp(App[int]):
         self.settings = settings
         self.profile = profile
         self.store = store
+        if connector is connect:  # a Responses engine keeps its assistants in the store
+            connector = partial(connect, assistants=store.local_assistants(profile.endpoint_key))
         self.connector = connector
         self.open_thread_id = open_thread_id
         """A thread to adopt and open once connected (``tui-assistant open ID``)."""
+        self.workspace = Workspace(store, profile, settings)
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(self.workspace, self.connector, open_thread_id=self.open_thread_id)
 
     def on_mount(self) -> None:
         # The config's theme wins; otherwise the one last chosen from the palette.
@@ -72,27 +76,6 @@ class TuiAssistantApp(App[int]):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
-
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        if isinstance(screen, MainScreen):
-            yield SystemCommand("New thread", "Start a new conversation", screen.action_new_thread)
-            yield SystemCommand("Go to thread", "Find a saved thread by name",
-                                screen.action_goto_thread)
-            yield SystemCommand("Choose assistant", "Pick the assistant to talk to",
-                                screen.action_pick_assistant)
-            yield SystemCommand("Create assistant", "Create a new assistant on the endpoint",
-                                screen.action_create_assistant)
-            yield SystemCommand("Cancel run", "Cancel the active run", screen.action_cancel_run)
-            yield SystemCommand("Attach file", "Attach a local file to the next message",
-                                screen.action_attach_file)
-            yield SystemCommand("Clear attachments", "Attach nothing to the next message",
-                                screen.action_clear_attachments)
-            yield SystemCommand("Download files", "Save the files this thread refers to",
-                                screen.action_download_files)
-            yield SystemCommand("Tool activity", "Focus the tool-activity pane",
-                                screen.action_focus_tools)
-            yield from screen.library_commands()
 
     def notify(
         self,
@@ -142,9 +125,6 @@ def launch(
     *, settings: Settings, profile: Profile, store: Store, open_thread_id: str | None = None
 ) -> int:
     """Run the app until the user quits; the CLI's entry point."""
-    warnings.filterwarnings("ignore", category=DeprecationWarning,
-                            message=r"The Assistants API is deprecated")
-    warnings.filterwarnings("ignore", category=DeprecationWarning, message=r"deprecated$")
     from tui_assistant.ui.widgets.image_preview import prepare_inline_images
 
     prepare_inline_images()  # asks the terminal about images before Textual takes it over

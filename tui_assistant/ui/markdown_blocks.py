@@ -21,7 +21,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
 
-from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.text import clean_text
 
 _parser = MarkdownIt("commonmark").enable("strikethrough").enable("table")
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, TextArea
 
 
@@ -31,8 +34,11 @@ class AssistantForm(ModalScreen[AssistantDraft | None]):
         Binding("ctrl+s", "create", "Create", tooltip="Create the assistant", id="form.create"),
     ]
 
-    def __init__(self, *, model: str = "", reason: str = "") -> None:
+    def __init__(self, *, model: str = "", reason: str = "",
+                 models: Sequence[str] = ()) -> None:
         super().__init__()
+        self.models = list(models)
+        """What the endpoint's ``GET /models`` lists (typed names complete from it)."""
         self.default_model = model
         self.reason = reason
 
@@ -44,7 +50,14 @@ class AssistantForm(ModalScreen[AssistantDraft | None]):
             yield Label("Name")
             yield Input(placeholder="e.g. Research helper", id="name")
             yield Label("Model")
-            yield Input(value=self.default_model, placeholder="e.g. gpt-4o", id="model")
+            yield Input(
+                value=self.default_model, placeholder="e.g. gpt-4o", id="model",
+                suggester=SuggestFromList(self.models, case_sensitive=False)
+                if self.models else None,
+            )
+            if self.models:
+                shown = ", ".join(self.models[:8]) + (" …" if len(self.models) > 8 else "")
+                yield Label(Text(f"On this endpoint: {shown} (→ completes)"), id="models")
             yield Label("Instructions")
             yield TextArea(id="instructions", soft_wrap=True, tab_behavior="focus")
             yield Label("", id="error")

@@ -14,7 +14,7 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from tui_assistant.engines.base import AssistantInfo
-from tui_assistant.ui.sanitize import one_line
+from tui_assistant.text import one_line
 
 CREATE_ID = "__create__"
 

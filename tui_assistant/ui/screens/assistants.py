@@ -1,13 +1,10 @@
 """Managing assistants: list, create, edit, delete, and switch the current thread's one.
 
 ``AssistantsScreen`` (F5) lists the endpoint's assistants and does the work itself
-through the engine: ``n`` creates, ``e`` edits, ``delete`` deletes (after asking), and
+through the workspace: ``n`` creates, ``e`` edits, ``delete`` deletes (after asking), and
 enter returns the highlighted assistant for the current thread. ``AssistantEditor`` edits
 one assistant: name, model, instructions, tools (code interpreter, file search, and the
 functions registered in this client, plus any the assistant already has), temperature.
-
-``AssistantActions`` is the main screen's side: it opens the manager, keeps the id → name
-map the thread list shows, and records which assistant a thread talks to.
 """
 
 from __future__ import annotations
@@ -21,21 +18,19 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, SelectionList, TextArea
 from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
 
-from tui_assistant.engines.base import AssistantInfo, AssistantSettings, Engine
+from tui_assistant.engines.base import AssistantInfo, AssistantSettings
 from tui_assistant.errors import AppError, NotFoundError
-from tui_assistant.ui.sanitize import clean_text, one_line
+from tui_assistant.text import clean_text, one_line
 from tui_assistant.ui.screens.dialogs import ConfirmDialog
 
 if TYPE_CHECKING:
-    from tui_assistant.backend import Connection
-    from tui_assistant.store import SavedThread
-    from tui_assistant.ui.app import TuiAssistantApp
-    from tui_assistant.ui.widgets.thread_list import ThreadList
+    from tui_assistant.workspace import Workspace
 
 BUILTIN_TOOLS = ("code_interpreter", "file_search")
 
@@ -79,11 +74,14 @@ class AssistantEditor(ModalScreen[AssistantEdit | None]):
         registered: Sequence[dict],
         *,
         default_model: str = "",
+        models: Sequence[str] = (),
     ) -> None:
         super().__init__(classes="dialog-screen")
         self.settings = settings
         self.registered = {function_name(t): dict(t) for t in registered if function_name(t)}
         self.default_model = default_model
+        self.models = list(models)
+        """The endpoint's models (``GET /models``): a typed name completes from them."""
         existing = settings.tools if settings else ()
         self.existing = list(existing)
         self.existing_functions = {function_name(t): t for t in existing if function_name(t)}
@@ -113,7 +111,9 @@ class AssistantEditor(ModalScreen[AssistantEdit | None]):
                             id="name")
                 yield Label("Model")
                 yield Input(value=s.model if s else self.default_model,
-                            placeholder="e.g. gpt-4o", id="model")
+                            placeholder="e.g. gpt-4o", id="model",
+                            suggester=SuggestFromList(self.models, case_sensitive=False)
+                            if self.models else None)
                 yield Label("Instructions")
                 yield TextArea(s.instructions if s else "", id="instructions", soft_wrap=True,
                                tab_behavior="focus")
@@ -206,14 +206,14 @@ class AssistantsScreen(ModalScreen[AssistantInfo | None]):
 
     def __init__(
         self,
-        engine: Engine,
+        workspace: Workspace,
         current: str | None,
         registered: Callable[[], Sequence[dict]],
         *,
         default_model: str = "",
     ) -> None:
         super().__init__(classes="dialog-screen")
-        self.engine = engine
+        self.workspace = workspace
         self.current = current
         self.registered = registered
         self.default_model = default_model
@@ -242,7 +242,7 @@ class AssistantsScreen(ModalScreen[AssistantInfo | None]):
           description="Listing assistants")
     async def reload(self, highlight: str | None = None) -> None:
         try:
-            self.assistants = await self.engine.list_assistants()
+            self.assistants = await self.workspace.list_assistants()
         except AppError as error:
             self._status(f"{error.title}: {error.message}")
             return
@@ -282,17 +282,18 @@ class AssistantsScreen(ModalScreen[AssistantInfo | None]):
           description="Creating an assistant")
     async def action_create(self) -> None:
         edit = await self.app.push_screen_wait(
-            AssistantEditor(None, self.registered(), default_model=self.default_model)
+            AssistantEditor(None, self.registered(), default_model=self.default_model,
+                            models=await self.workspace.list_models())
         )
         if edit is None:
             return
         try:
-            created = await self.engine.create_assistant(
+            created = await self.workspace.create_assistant(
                 name=edit.name, model=edit.model, instructions=edit.instructions,
                 tools=edit.tools,
             )
             if edit.temperature is not None:
-                created = await self.engine.update_assistant(
+                created = await self.workspace.update_assistant(
                     created.id, name=edit.name, model=edit.model,
                     instructions=edit.instructions, tools=edit.tools,
                     temperature=edit.temperature,
@@ -311,17 +312,18 @@ class AssistantsScreen(ModalScreen[AssistantInfo | None]):
         if target is None:
             return
         try:
-            settings = await self.engine.assistant_settings(target.id)
+            settings = await self.workspace.assistant_settings(target.id)
         except AppError as error:
             self._status(f"{error.title}: {error.message}")
             return
         edit = await self.app.push_screen_wait(
-            AssistantEditor(settings, self.registered(), default_model=self.default_model)
+            AssistantEditor(settings, self.registered(), default_model=self.default_model,
+                            models=await self.workspace.list_models())
         )
         if edit is None:
             return
         try:
-            updated = await self.engine.update_assistant(
+            updated = await self.workspace.update_assistant(
                 target.id, name=edit.name, model=edit.model, instructions=edit.instructions,
                 tools=edit.tools, temperature=edit.temperature,
             )
@@ -349,7 +351,7 @@ class AssistantsScreen(ModalScreen[AssistantInfo | None]):
         if not confirmed:
             return
         try:
-            await self.engine.delete_assistant(target.id)
+            await self.workspace.delete_assistant(target.id)
         except NotFoundError:
             pass
         except AppError as error:
@@ -361,127 +363,3 @@ class AssistantsScreen(ModalScreen[AssistantInfo | None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
-
-
-class AssistantActions(Screen[None]):
-    """The main screen's assistant management (a mixin of ``MainScreen``)."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f5", "manage_assistants", "Assistants", id="assistant.manage", show=False,
-                tooltip="List, create, edit and delete assistants; switch this thread's"),
-    ]
-
-    if TYPE_CHECKING:
-        connection: Connection | None
-        assistant: AssistantInfo | None
-        current: SavedThread | None
-
-        @property
-        def tui(self) -> TuiAssistantApp: ...
-
-        @property
-        def endpoint(self) -> str: ...
-
-        @property
-        def threads(self) -> ThreadList: ...
-
-        def set_assistant(self, assistant: AssistantInfo) -> None: ...
-
-        async def choose_assistant(self, *, initial: bool) -> None: ...
-
-        def refresh_threads(self) -> None: ...
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.known_assistants: dict[str, AssistantInfo] = {}
-        """Assistants by id, as last listed."""
-
-    def registered_functions(self) -> list[dict]:
-        """Definitions of the functions this client can run (the tool registry's)."""
-        from tui_assistant.tools import ToolRegistry, build_registry
-
-        controller = getattr(self, "tools", None)  # the tools pane's controller, if any
-        registry = getattr(controller, "registry", None)
-        if isinstance(registry, ToolRegistry):
-            return registry.definitions()
-        settings = self.tui.settings
-        registry, _ = build_registry(
-            allowed_dir=settings.allowed_dir,
-            modules=getattr(settings, "tool_modules", ()),
-            approval_required=getattr(settings, "approval_required", ()),
-            entry_points=getattr(settings, "tool_entry_points", True),
-        )
-        return registry.definitions()
-
-    def remember_assistants(self, assistants: Sequence[AssistantInfo]) -> None:
-        """Keep the id → assistant map (and the names the thread list shows)."""
-        self.known_assistants = {a.id: a for a in assistants}
-        self.threads.set_assistant_names({a.id: a.label for a in assistants})
-
-    @work(exclusive=True, group="assistant-names", exit_on_error=False,
-          description="Listing assistants")
-    async def refresh_assistant_names(self) -> None:
-        if self.connection is None:
-            return
-        try:
-            assistants = await self.connection.engine.list_assistants()
-        except AppError:
-            return
-        self.remember_assistants(assistants)
-        if self.assistant is not None and self.assistant.id in self.known_assistants:
-            fresh = self.known_assistants[self.assistant.id]
-            if fresh != self.assistant:
-                self.set_assistant(fresh)
-
-    def record_thread_assistant(self) -> None:
-        """Make the current thread talk to the current assistant from now on."""
-        if self.current is None or self.assistant is None:
-            return
-        if self.current.assistant_id == self.assistant.id:
-            return
-        store = self.tui.store
-        store.set_assistant(self.endpoint, self.current.thread_id, self.assistant.id)
-        self.current = store.get_thread(self.endpoint, self.current.thread_id) or self.current
-        self.refresh_threads()
-
-    def follow_thread_assistant(self, thread: SavedThread) -> None:
-        """Opening a thread switches to the assistant it talks to, when that is known."""
-        found = self.known_assistants.get(thread.assistant_id)
-        if found is not None and (self.assistant is None or self.assistant.id != found.id):
-            self.set_assistant(found)
-
-    @work(exclusive=True, group="assistant", exit_on_error=False,
-          description="Managing assistants")
-    async def action_manage_assistants(self) -> None:
-        if self.connection is None:
-            self.notify("Not connected to an endpoint yet.", severity="warning")
-            return
-        engine = self.connection.engine
-        chosen = await self.app.push_screen_wait(
-            AssistantsScreen(
-                engine,
-                self.assistant.id if self.assistant else None,
-                self.registered_functions,
-                default_model=self.assistant.model if self.assistant else "",
-            )
-        )
-        try:
-            assistants = await engine.list_assistants()
-        except AppError:
-            assistants = list(self.known_assistants.values())
-        self.remember_assistants(assistants)
-        if chosen is not None:
-            chosen = self.known_assistants.get(chosen.id, chosen)
-            self.set_assistant(chosen)
-            self.record_thread_assistant()
-            if self.current is not None:
-                self.notify(f"This thread now talks to {one_line(chosen.label, 40)}.")
-            return
-        if self.assistant is not None:
-            fresh = self.known_assistants.get(self.assistant.id)
-            if fresh is None:
-                # The assistant in use was deleted: choose another (or create one).
-                self.assistant = None
-                await self.choose_assistant(initial=True)
-            elif fresh != self.assistant:
-                self.set_assistant(fresh)

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 
-from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.text import clean_text
 
 
 class ConfirmDialog(ModalScreen[bool]):

@@ -23,7 +23,7 @@ from textual.widgets import Button, Checkbox, Input, Label, SelectionList
 from textual.widgets.selection_list import Selection
 
 from tui_assistant.files import FileRef, default_attachment_tools
-from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.text import clean_text
 
 __all__ = [
     "MAX_UPLOAD_BYTES",

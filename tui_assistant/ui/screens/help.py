@@ -26,18 +26,26 @@ OWN_PACKAGE = "tui_assistant."
 FORBIDDEN_PRIMARY_KEYS = frozenset({"ctrl+m", "ctrl+i", "ctrl+j", "ctrl+left_square_bracket"})
 """Keys a terminal cannot tell apart from enter, tab, newline and escape."""
 
-AREA_NAMES = {
-    "TuiAssistantApp": "Everywhere",
-    "MainScreen": "Main screen",
-    "ThreadActions": "Main screen",
-    "AssistantActions": "Main screen",
-    "ThreadList": "Thread list",
-    "ThreadFilter": "Thread filter",
-    "ReadingConversation": "Conversation",
-    "Conversation": "Conversation",
-    "Composer": "Composer",
-    "ExtraInstructions": "Extra instructions",
+HELP_GROUPS = {
+    "app": "Everywhere",
+    "thread": "Threads",
+    "search": "Threads",
+    "run": "Runs",
+    "composer": "Composer",
+    "extra": "Composer",
+    "assistant": "Assistants",
+    "files": "Tools and files",
+    "tools": "Tool activity",
+    "threads": "Thread list",
+    "conversation": "Conversation",
 }
+"""Help headings by binding group: the part of a binding's id before the dot."""
+
+
+def help_group(binding_id: str) -> str:
+    """The heading a binding is listed under in F1 (from its id's group)."""
+    group = binding_id.partition(".")[0] if "." in binding_id else ""
+    return HELP_GROUPS.get(group, group.replace("-", " ").capitalize() or "Other")
 
 
 @dataclass(frozen=True)
@@ -76,13 +84,13 @@ def own_binding_classes(nodes: Iterable[DOMNode]) -> list[type]:
 
 
 def key_rows(app: App, screen: Screen) -> list[KeyRow]:
-    """The rows of the help table for ``screen`` (see the module docstring)."""
+    """The rows of the help table for ``screen`` (see the module docstring), grouped by
+    ``help_group``."""
     keymap: dict[str, str] = dict(getattr(app, "_keymap", {}) or {})
     nodes: list[DOMNode] = [app, screen, *screen.query("*")]
     rows: list[KeyRow] = []
     seen_ids: set[str] = set()
     for cls in own_binding_classes(nodes):
-        area = AREA_NAMES.get(cls.__name__, cls.__name__)
         for binding in _bindings(cls):
             if binding.id and binding.id in seen_ids:
                 continue
@@ -91,7 +99,7 @@ def key_rows(app: App, screen: Screen) -> list[KeyRow]:
             keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
             rows.append(
                 KeyRow(
-                    area=area,
+                    area=help_group(binding.id or ""),
                     binding_id=binding.id or "",
                     keys=tuple(k.strip() for k in keys.split(",") if k.strip()),
                     description=binding.description,

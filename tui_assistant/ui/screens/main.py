@@ -1,26 +1,29 @@
 """The main screen: threads, conversation, tool activity.
 
-The screen mediates between the panes and owns the workers that talk to the engine:
-connecting, loading history, and running the assistant. Panes post messages up; the
-screen turns run events into pane updates. Nothing here blocks the event loop.
+The screen is a router. Panes own their keys and post messages; the screen answers each
+with one handler that calls the ``Workspace`` (in a worker when it waits on the network)
+and puts the result back into the panes. ``on_run_event`` is the one place a run is
+rendered. The screen holds no domain state: the open thread, the assistant, live runs
+and what F9 can retry are the workspace's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import getters, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Label
+from textual.screen import Screen
+from textual.widgets import Footer, Label, TextArea
 
-from tui_assistant.backend import LOCAL_HINT, Connection
+from tui_assistant.backend import LOCAL_HINT, LOCAL_LABEL
 from tui_assistant.engines.base import AssistantInfo, ThreadMessage
-from tui_assistant.errors import ActiveRunError, AppError, EngineError, NotFoundError
+from tui_assistant.errors import ActiveRunError, AppError, NotFoundError, NotSupportedError
 from tui_assistant.events import (
     ActionRequired,
     MessageCompleted,
@@ -32,18 +35,20 @@ from tui_assistant.events import (
     RunStatusChanged,
     TextDelta,
     ToolCallCompleted,
-    ToolCallDelta,
     ToolCallStarted,
 )
-from tui_assistant.session import Session
-from tui_assistant.store import CachedMessage, SavedThread, title_from_text
-from tui_assistant.ui.sanitize import one_line, preview
+from tui_assistant.files import open_externally
+from tui_assistant.store import CachedMessage, SavedThread
+from tui_assistant.text import one_line
+from tui_assistant.ui.commands import PaletteCommand, ScreenCommands, ThreadCommands
+from tui_assistant.ui.keys import key_label
+from tui_assistant.ui.screens.active_run import ActiveRunDialog
 from tui_assistant.ui.screens.assistant_form import AssistantDraft, AssistantForm
 from tui_assistant.ui.screens.assistant_picker import AssistantPicker
-from tui_assistant.ui.screens.assistants import AssistantActions
-from tui_assistant.ui.screens.run_recovery import RunRecovery
-from tui_assistant.ui.screens.thread_actions import ThreadActions
-from tui_assistant.ui.tools_controller import ToolsController
+from tui_assistant.ui.screens.assistants import AssistantsScreen
+from tui_assistant.ui.screens.files import AttachFileScreen, FileDownloadScreen
+from tui_assistant.ui.screens.search import SearchScreen
+from tui_assistant.ui.screens.tool_call import ask_in_modal
 from tui_assistant.ui.widgets.attachment_bar import AttachmentBar
 from tui_assistant.ui.widgets.composer import Composer
 from tui_assistant.ui.widgets.conversation import Conversation
@@ -51,120 +56,194 @@ from tui_assistant.ui.widgets.extra_instructions import ExtraInstructions
 from tui_assistant.ui.widgets.message_view import MessageView
 from tui_assistant.ui.widgets.reading_conversation import ReadingConversation
 from tui_assistant.ui.widgets.status_header import StatusHeader
-from tui_assistant.ui.widgets.thread_filter import ThreadFilter
 from tui_assistant.ui.widgets.thread_list import ThreadList
+from tui_assistant.ui.widgets.threads_pane import LIST_HEAD, ThreadsPane
 from tui_assistant.ui.widgets.tool_activity import ToolActivity
 from tui_assistant.ui.widgets.tool_marker import ToolMarker
+from tui_assistant.workspace import (
+    LiveRun,
+    Turn,
+    Workspace,
+    thread_usage_label,
+)
 
 if TYPE_CHECKING:
-    from tui_assistant.ui.app import TuiAssistantApp
+    from tui_assistant.backend import Connection
+    from tui_assistant.tools import CallResult, HumanAnswer, HumanRequest
 
-HISTORY_PAGE = 50
-FIRST_THREADS = 200
-"""Threads listed before the first frame; the rest follow right after it."""
-"""Messages fetched per history page (the newest page first, older ones on scroll)."""
-
+DRAFT_DELAY = 1.0
+"""Seconds after the last keystroke before the composer's text is saved."""
+SEARCH_PAGES = 20
+"""How many older history pages a search hit may load to reach its message."""
 NEW_THREAD_HINT = (
     "New conversation. Type a message below and press Enter; the reply streams in here, "
     "and the thread is saved so you can come back to it."
 )
 
 THREADS = Binding.Group("Threads")
+RUN = Binding.Group("Run")
+TOOLS = Binding.Group("Tools and files")
+ASSISTANTS = Binding.Group("Assistants")
 
 
-@dataclass
-class LiveRun:
-    """A user turn in progress on one thread."""
-
-    thread_id: str
-    session: Session
-    run_id: str = ""
-    message_id: str = ""
-    text: str = ""
-    status: str = "queued"
-    started: float = field(default_factory=time.monotonic)
-
-
-class MainScreen(ThreadActions, AssistantActions, RunRecovery):
+class MainScreen(Screen[None]):
     """Threads on the left, the conversation in the middle, tool activity on the right."""
 
     CSS_PATH = "main.tcss"
+    COMMANDS: ClassVar = {ScreenCommands, ThreadCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+n", "new_thread", "New thread", tooltip="Start a new thread",
-                id="thread.new"),
+                id="thread.new", group=THREADS),
         Binding("alt+down,ctrl+pagedown", "next_thread", "Next", id="thread.next",
                 tooltip="Open the next thread in the list", group=THREADS),
         Binding("alt+up,ctrl+pageup", "previous_thread", "Previous", id="thread.previous",
                 tooltip="Open the previous thread in the list", group=THREADS),
         Binding("ctrl+g", "goto_thread", "Go to", tooltip="Find a thread by name",
-                id="thread.goto"),
-        Binding("escape", "cancel_run", "Cancel run", tooltip="Cancel the active run",
-                id="run.cancel"),
-        Binding("f4", "pick_assistant", "Assistant", tooltip="Choose the assistant",
-                id="assistant.pick"),
-        Binding("ctrl+o", "attach_file", "Attach", id="files.attach",
-                tooltip="Attach a local file to the next message"),
-        Binding("f8", "download_files", "Files", id="files.download",
-                tooltip="Download the files this thread refers to"),
-        Binding("ctrl+t", "focus_tools", "Tools", id="tools.focus",
-                tooltip="Focus the tool-activity pane"),
+                id="thread.goto", group=THREADS),
+        Binding("f2", "rename_thread", "Rename", id="thread.rename", group=THREADS,
+                tooltip="Rename the thread (the highlighted one in the list, or the open one)"),
+        Binding("ctrl+f", "search_messages", "Search", id="search.open", group=THREADS,
+                tooltip="Search the messages of all saved threads"),
+        Binding("ctrl+s", "export_thread", "Export", id="thread.export", show=False,
+                tooltip="Export the thread to Markdown or JSON", group=THREADS),
+        Binding("ctrl+l", "filter_threads", "Filter", id="thread.filter", show=False,
+                tooltip="Filter the thread list as you type", group=THREADS),
         *[
             Binding(f"alt+{n}", f"jump_thread({n})", f"Thread {n}", show=False,
-                    tooltip=f"Open thread {n} of the list", id=f"thread.jump-{n}")
+                    tooltip=f"Open thread {n} of the list", id=f"thread.jump-{n}",
+                    group=THREADS)
             for n in range(1, 10)
         ],
+        Binding("escape", "cancel_run", "Cancel run", tooltip="Cancel the active run",
+                id="run.cancel", group=RUN),
+        Binding("f9,alt+r", "retry", "Retry", id="run.retry", group=RUN,
+                tooltip="Send the unsent message again, or retry the run that failed"),
+        Binding("ctrl+r", "toggle_extra_instructions", "Extra instructions", show=False,
+                id="composer.extra", tooltip="Extra instructions for the next run only",
+                group=RUN),
+        Binding("f4", "pick_assistant", "Assistant", tooltip="Choose the assistant",
+                id="assistant.pick", group=ASSISTANTS),
+        Binding("f5", "manage_assistants", "Assistants", id="assistant.manage", show=False,
+                tooltip="List, create, edit and delete assistants; switch this thread's",
+                group=ASSISTANTS),
+        Binding("ctrl+o", "attach_file", "Attach", id="files.attach", group=TOOLS,
+                tooltip="Attach a local file to the next message"),
+        Binding("f8", "download_files", "Files", id="files.download", group=TOOLS,
+                tooltip="Download the files this thread refers to"),
+        Binding("ctrl+t", "focus_tools", "Tools", id="tools.focus", group=TOOLS,
+                tooltip="Focus the tool-activity pane"),
     ]
 
-    def __init__(self) -> None:
+    header = getters.query_one(StatusHeader)
+    threads_pane = getters.query_one(ThreadsPane)
+    threads = getters.query_one(ThreadList)
+    conversation = getters.query_one(Conversation)
+    composer = getters.query_one(Composer)
+    activity = getters.query_one(ToolActivity)
+    attachments = getters.query_one(AttachmentBar)
+    extra_instructions = getters.query_one(ExtraInstructions)
+
+    def __init__(self, workspace: Workspace, connector, *, open_thread_id: str | None = None
+                 ) -> None:
         super().__init__()
+        self.workspace = workspace
+        self.connector = connector
+        self.open_thread_id = open_thread_id
+        """A thread to adopt and open once connected (``tui-assistant open ID``)."""
         self.connection: Connection | None = None
-        self.ready = asyncio.Event()
         self.connect_error: AppError | None = None
-        self.assistant: AssistantInfo | None = None
-        self.current: SavedThread | None = None
-        self.live: dict[str, LiveRun] = {}
-        self.tools = ToolsController(self)
+        self.ready = asyncio.Event()
+        self.run_usage = None
+        """Token counts of the open thread's last run in this session."""
+        self._unsent_views: dict[str, MessageView] = {}
+        self._images: dict[str, Path] = {}
+        self._fetching: set[str] = set()
+        self._draft_timer = None
+        self._draft_text = ""
+        self._draft_saved: str | None = None
+        workspace.ask_human = self._ask_human
+        workspace.on_tool_result = self._tool_result
+        workspace.on_recovery = self._recovery_note
 
-    # -- typed access ------------------------------------------------------------------
-
-    @property
-    def tui(self) -> TuiAssistantApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def endpoint(self) -> str:
-        return self.tui.profile.endpoint_key
-
-    @property
-    def header(self) -> StatusHeader:
-        return self.query_one(StatusHeader)
+    # -- the workspace's state, read through ------------------------------------------
 
     @property
-    def threads(self) -> ThreadList:
-        return self.query_one(ThreadList)
+    def current(self) -> SavedThread | None:
+        return self.workspace.current
 
     @property
-    def conversation(self) -> Conversation:
-        return self.query_one(Conversation)
+    def assistant(self) -> AssistantInfo | None:
+        return self.workspace.assistant
 
     @property
-    def composer(self) -> Composer:
-        return self.query_one(Composer)
+    def live(self) -> dict[str, LiveRun]:
+        return self.workspace.live
 
     @property
-    def activity(self) -> ToolActivity:
-        return self.query_one(ToolActivity)
+    def known_assistants(self) -> dict[str, AssistantInfo]:
+        return self.workspace.known_assistants
 
-    # -- layout ------------------------------------------------------------------------
+    def key(self, binding_id: str) -> str:
+        return key_label(self.app, binding_id)
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        """The palette's entries for this screen (``ScreenCommands`` shows their keys)."""
+        c = PaletteCommand
+        return [
+            c("New thread", "Start a new conversation", self.action_new_thread, "thread.new"),
+            c("Go to thread", "Find a saved thread by name", self.action_goto_thread,
+              "thread.goto"),
+            c("Rename thread", "Give the thread a new title", self.action_rename_thread,
+              "thread.rename"),
+            c("Delete thread", "Delete the thread here and on the endpoint",
+              self.threads_pane.action_delete),
+            c("Archive or unarchive thread", "Hide the thread from the list, or bring it back",
+              self.threads_pane.action_archive),
+            c("Pin or unpin thread", "Keep the thread at the top of the list",
+              self.threads_pane.action_pin),
+            c("Hide archived threads" if self.threads_pane.show_archived
+              else "Show archived threads", "Toggle archived threads in the thread list",
+              self.threads_pane.action_toggle_archived),
+            c("Filter threads", "Type to narrow the thread list", self.action_filter_threads,
+              "thread.filter"),
+            c("Search messages", "Full-text search of every saved thread",
+              self.action_search_messages, "search.open"),
+            c("Export thread as Markdown", "Write the thread to a .md file",
+              lambda: self.action_export_thread("md"), "thread.export"),
+            c("Export thread as JSON", "Write the thread to a .json file",
+              lambda: self.action_export_thread("json")),
+            c("Open thread by id", "Adopt a thread created elsewhere",
+              self.threads_pane.action_open_by_id),
+            c("Choose assistant", "Pick the assistant to talk to", self.action_pick_assistant,
+              "assistant.pick"),
+            c("Create assistant", "Create a new assistant on the endpoint",
+              self.action_create_assistant),
+            c("Manage assistants", "List, create, edit and delete assistants; switch this "
+              "thread's", self.action_manage_assistants, "assistant.manage"),
+            c("Cancel run", "Cancel the active run", self.action_cancel_run, "run.cancel"),
+            c("Extra instructions for the next run", "Add instructions to the next run only",
+              self.action_toggle_extra_instructions, "composer.extra"),
+            c("Attach file", "Attach a local file to the next message",
+              self.action_attach_file, "files.attach"),
+            c("Clear attachments", "Attach nothing to the next message",
+              self.action_clear_attachments),
+            c("Download files", "Save the files this thread refers to",
+              self.action_download_files, "files.download"),
+            c("Tool activity", "Focus the tool-activity pane", self.action_focus_tools,
+              "tools.focus"),
+            c("Copy last reply", "Copy the newest reply to the clipboard",
+              self.action_copy_last_reply),
+            c("Keys and help", "Every key, as remapped, and its keymap id",
+              self.app.action_help, "app.help"),  # type: ignore[attr-defined]
+        ]
+
+    # -- layout and start ---------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield StatusHeader()
         with Horizontal(id="panes"):
-            with Vertical(id="threads-pane", classes="pane"):
-                yield Label("Threads", classes="pane-title")
-                yield ThreadFilter(id="thread-filter")
-                yield ThreadList(id="thread-list")
+            yield ThreadsPane(self.workspace, id="threads-pane")
             with Vertical(id="conversation-pane", classes="pane"):
                 yield ReadingConversation(id="conversation")
                 yield AttachmentBar(id="attachments")
@@ -176,47 +255,34 @@ class MainScreen(ThreadActions, AssistantActions, RunRecovery):
         yield Footer()
 
     async def on_mount(self) -> None:
-        store = self.tui.store
-        # The first screenful now; every thread once the first frame is out.
-        saved = store.list_threads(self.endpoint, limit=FIRST_THREADS)
-        last = store.get_state(f"last_thread:{self.endpoint}")
-        self.current = next((t for t in saved if t.thread_id == last), None)
-        if self.current is None and last:
-            found = store.get_thread(self.endpoint, last)
-            self.current = found if found is not None and not found.archived else None
-        self.threads.set_threads(saved, self.current.thread_id if self.current else None)
-        if len(saved) >= FIRST_THREADS:
-            self.call_after_refresh(self.load_all_threads)
-        self.header.endpoint = "local server" if self.tui.profile.is_local else (
-            self.tui.profile.base_url or ""
+        saved, cached = self.workspace.restore(limit=LIST_HEAD)
+        self.threads_pane.show(saved)
+        if len(saved) >= LIST_HEAD:  # the first screenful now, every thread right after
+            self.call_after_refresh(self.threads_pane.load_all)
+        profile = self.workspace.profile
+        self.header.endpoint = "local server" if profile.is_local else (profile.base_url or "")
+        await self.conversation.show_history(
+            [_from_cache(m) for m in cached], has_more=False,
+            empty_hint="" if self.current else NEW_THREAD_HINT,
         )
-        if self.current is not None:
-            cached = store.cached_messages(self.endpoint, self.current.thread_id,
-                                           limit=HISTORY_PAGE)
-            await self.conversation.show_history(
-                [_from_cache(m) for m in cached], has_more=False
-            )
-        else:
-            await self.conversation.show_history([], has_more=False, empty_hint=NEW_THREAD_HINT)
-        self.show_thread_usage()
-        await self.show_store_notice()
+        self.show_usage()
+        await self._show_store_notice()
         self.composer.focus()
         self.connect_endpoint()
 
     async def on_unmount(self) -> None:
+        self._flush_draft()
         if self.connection is not None:
             connection, self.connection = self.connection, None
             await connection.close()
 
-    # -- connecting ----------------------------------------------------------------------
-
     @work(exclusive=True, group="connect", exit_on_error=False, description="Connecting")
     async def connect_endpoint(self) -> None:
-        profile = self.tui.profile
         self.header.status = "connecting"
         self.activity.add("info", f"connecting to {self.header.endpoint}…")
         try:
-            self.connection = await self.tui.connector(profile, self.tui.settings)
+            self.connection = await self.connector(self.workspace.profile,
+                                                   self.workspace.settings)
         except AppError as error:
             self.connect_error = error
             self.header.status = "offline"
@@ -224,10 +290,16 @@ class MainScreen(ThreadActions, AssistantActions, RunRecovery):
             await self.conversation.add_notice(f"{error.title}: {error.message}", "error")
             self.ready.set()
             return
-        self.header.endpoint = self.connection.label
-        if self.connection.is_local:
+        self.workspace.attach_engine(self.connection.engine)
+        kind = getattr(self.connection, "kind", "assistants")
+        self.header.endpoint = self.connection.label + (
+            " · Responses API" if kind == "responses" else ""
+        )
+        if self.connection.is_local and self.connection.label == LOCAL_LABEL:
             self.header.hint = LOCAL_HINT
-        self.activity.add("ok", f"connected to {self.connection.label}")
+        self.activity.add("ok", f"connected to {self.connection.label} ({kind} API)")
+        for problem in self.workspace.registry_problems or self._registry_problems():
+            self.notify(problem, title="A tool plugin could not be loaded", severity="warning")
         await self.choose_assistant(initial=True)
         # The thread shown while connecting gets its history from the endpoint. Taken
         # before ``ready`` is set: a message sent the moment the endpoint is ready may
@@ -235,33 +307,26 @@ class MainScreen(ThreadActions, AssistantActions, RunRecovery):
         shown_while_connecting = self.current
         self.header.status = "ready"
         self.ready.set()
-        self.refresh_assistant_names()
         if shown_while_connecting is not None:
             self.load_history(shown_while_connecting)
-        self.open_requested_thread()
+        if self.open_thread_id:
+            thread_id, self.open_thread_id = self.open_thread_id, None
+            await self.threads_pane.adopt(thread_id)
+
+    def _registry_problems(self) -> list[str]:
+        _ = self.workspace.registry  # built now, so plugin problems are shown at once
+        return self.workspace.registry_problems
+
+    # -- assistants -----------------------------------------------------------------------
 
     async def choose_assistant(self, *, initial: bool) -> None:
-        assert self.connection is not None
-        engine = self.connection.engine
-        store = self.tui.store
         try:
-            assistants = await engine.list_assistants()
+            assistants = await self.workspace.list_assistants()
         except AppError as error:
             await self.conversation.add_notice(f"{error.title}: {error.message}", "error")
             return
-        chosen: AssistantInfo | None = None
-        if initial:
-            wanted = [
-                self.tui.profile.assistant_id,
-                self.current.assistant_id if self.current else None,
-                store.get_state(f"assistant:{self.endpoint}"),
-            ]
-            for assistant_id in wanted:
-                chosen = next((a for a in assistants if a.id == assistant_id), None)
-                if chosen:
-                    break
-            if chosen is None and len(assistants) == 1:
-                chosen = assistants[0]
+        self.threads.set_assistant_names({a.id: a.label for a in assistants})
+        chosen = self.workspace.preferred_assistant(assistants) if initial else None
         if chosen is None and assistants:
             picked = await self.app.push_screen_wait(
                 AssistantPicker(assistants, self.assistant.id if self.assistant else None)
@@ -280,14 +345,14 @@ class MainScreen(ThreadActions, AssistantActions, RunRecovery):
             self.set_assistant(chosen)
 
     async def create_assistant(self, reason: str = "") -> AssistantInfo | None:
-        assert self.connection is not None
-        draft: AssistantDraft | None = await self.app.push_screen_wait(
-            AssistantForm(model=self.assistant.model if self.assistant else "", reason=reason)
-        )
+        models = await self.workspace.list_models()
+        draft: AssistantDraft | None = await self.app.push_screen_wait(AssistantForm(
+            model=self.assistant.model if self.assistant else "", reason=reason, models=models
+        ))
         if draft is None:
             return None
         try:
-            return await self.connection.engine.create_assistant(
+            return await self.workspace.create_assistant(
                 name=draft.name, model=draft.model, instructions=draft.instructions
             )
         except AppError as error:
@@ -295,112 +360,104 @@ class MainScreen(ThreadActions, AssistantActions, RunRecovery):
             return None
 
     def set_assistant(self, assistant: AssistantInfo) -> None:
-        self.assistant = assistant
+        self.workspace.use_assistant(assistant)
         self.header.assistant = assistant.label
         self.header.model = assistant.model
-        self.tui.store.set_state(f"assistant:{self.endpoint}", assistant.id)
         self.activity.add("info", f"assistant: {assistant.label} ({assistant.model})")
 
-    # -- threads -------------------------------------------------------------------------
+    def _use_thread_assistant(self) -> None:
+        if self.workspace.record_thread_assistant():
+            self.threads_pane.reload()
 
-    def refresh_threads(self) -> None:
-        self.refresh_thread_list()
-
-    async def open_thread(self, thread: SavedThread) -> None:
-        if self.current is not None and self.current.thread_id == thread.thread_id:
+    @work(exclusive=True, group="assistant", exit_on_error=False, description="Choose assistant")
+    async def action_pick_assistant(self) -> None:
+        if self._not_connected():
             return
-        self.current = thread
-        self.tools.thread_changed(thread.title)
-        store = self.tui.store
-        store.set_state(f"last_thread:{self.endpoint}", thread.thread_id)
-        self.threads.highlight_thread(thread.thread_id)
-        cached = store.cached_messages(self.endpoint, thread.thread_id, limit=HISTORY_PAGE)
-        await self._show_thread_messages(thread, [_from_cache(m) for m in cached], False)
-        self.follow_thread_assistant(thread)
-        self.forget_run_usage()
-        self.header.status = self.live[thread.thread_id].status if thread.thread_id in self.live \
-            else ("ready" if self.ready.is_set() and self.connection else self.header.status)
-        if self.connection is not None:
-            self.load_history(thread)
+        await self.choose_assistant(initial=False)
+        self._use_thread_assistant()
 
-    async def _show_thread_messages(
-        self, thread: SavedThread, messages: list[ThreadMessage], has_more: bool
-    ) -> None:
-        live = self.live.get(thread.thread_id)
-        if live and live.message_id:
-            messages = [m for m in messages if m.id != live.message_id]
-        await self.conversation.show_history(
-            messages, has_more=has_more, empty_hint="" if live else NEW_THREAD_HINT
-        )
-        if live and live.message_id:
-            await self.conversation.start_reply(live.message_id, time.time(), live.text)
+    @work(exclusive=True, group="assistant", exit_on_error=False, description="Create assistant")
+    async def action_create_assistant(self) -> None:
+        if self._not_connected():
+            return
+        created = await self.create_assistant()
+        if created is not None:
+            self.set_assistant(created)
 
-    @work(exclusive=True, group="history", exit_on_error=False, description="Loading history")
-    async def load_history(self, thread: SavedThread) -> None:
-        assert self.connection is not None
+    @work(exclusive=True, group="assistant", exit_on_error=False,
+          description="Managing assistants")
+    async def action_manage_assistants(self) -> None:
+        if self._not_connected():
+            return
+        chosen = await self.app.push_screen_wait(AssistantsScreen(
+            self.workspace, self.assistant.id if self.assistant else None,
+            self.workspace.registry.definitions,
+            default_model=self.assistant.model if self.assistant else "",
+        ))
         try:
-            page = await self.connection.engine.list_messages(
-                thread.thread_id, limit=HISTORY_PAGE
-            )
-        except NotFoundError:
-            await self.conversation.add_notice(
-                "This thread no longer exists on the endpoint; the copy shown is from the "
-                "local cache.",
-                "error",
-            )
-            return
-        except AppError as error:
-            await self.conversation.add_notice(f"{error.title}: {error.message}", "error")
-            return
-        if self.current is None or self.current.thread_id != thread.thread_id:
-            return
-        messages = await self.tools.with_footnotes(page.messages)
-        self._cache(thread.thread_id, messages)
-        await self._show_thread_messages(thread, messages, page.has_more)
-        await self.tools.show_message_images([(m.id, m.images) for m in messages if m.images])
-        self.tools.start_rebuild(thread.thread_id)
+            assistants = await self.workspace.list_assistants()
+        except AppError:
+            assistants = list(self.known_assistants.values())
+        self.threads.set_assistant_names({a.id: a.label for a in assistants})
+        if chosen is not None:
+            self.set_assistant(self.known_assistants.get(chosen.id, chosen))
+            self._use_thread_assistant()
+            if self.current is not None:
+                self.notify(f"This thread now talks to {one_line(chosen.label, 40)}.")
+        elif self.assistant is not None:
+            fresh = self.known_assistants.get(self.assistant.id)
+            if fresh is None:  # the assistant in use was deleted: choose another
+                self.workspace.assistant = None
+                await self.choose_assistant(initial=True)
+            elif fresh != self.assistant:
+                self.set_assistant(fresh)
 
-    @on(Conversation.OlderRequested)
-    def older_requested(self, event: Conversation.OlderRequested) -> None:
-        if self.current is not None and self.connection is not None:
-            self.load_older(self.current, event.before_id)
+    def _not_connected(self) -> bool:
+        if self.connection is None:
+            self.notify("Not connected to an endpoint yet.", severity="warning")
+            return True
+        return False
 
-    @work(exclusive=True, group="older", exit_on_error=False, description="Loading older")
-    async def load_older(self, thread: SavedThread, before_id: str) -> None:
-        assert self.connection is not None
-        try:
-            page = await self.connection.engine.list_messages(
-                thread.thread_id, limit=HISTORY_PAGE, before_id=before_id
-            )
-        except AppError as error:
-            self.conversation.loading_older = False
-            self.notify(error.message, title=error.title, severity="error")
-            return
-        if self.current is None or self.current.thread_id != thread.thread_id:
-            return
-        messages = await self.tools.with_footnotes(page.messages)
-        self._cache(thread.thread_id, messages)
-        await self.conversation.prepend_history(messages, has_more=page.has_more)
-
-    def _cache(self, thread_id: str, messages: list[ThreadMessage]) -> None:
-        self.tui.store.cache_messages(
-            self.endpoint,
-            thread_id,
-            [CachedMessage(m.id, m.role, m.text, m.created_at) for m in messages],
-        )
+    # -- the thread list --------------------------------------------------------------------
 
     @on(ThreadList.Chosen)
     async def thread_chosen(self, event: ThreadList.Chosen) -> None:
         await self.open_thread(event.thread)
         self.composer.focus()
 
+    def action_filter_threads(self) -> None:
+        self.threads_pane.filter.focus()
+
+    # -- opening threads -----------------------------------------------------------------
+
+    async def open_thread(self, thread: SavedThread) -> None:
+        if self.current is not None and self.current.thread_id == thread.thread_id:
+            return
+        cached = self.workspace.open(thread)
+        self.activity.clear()
+        self.activity.add("info", f"thread: {thread.title}")
+        self.threads.highlight_thread(thread.thread_id)
+        await self._show_messages(thread, [_from_cache(m) for m in cached], False)
+        follow = self.workspace.thread_assistant(thread)
+        if follow is not None:
+            self.set_assistant(follow)
+        self.run_usage = None
+        self.show_usage()
+        live = self.live.get(thread.thread_id)
+        if live is not None:
+            self.header.status = live.status
+        elif self.ready.is_set() and self.connection:
+            self.header.status = "ready"
+        if self.connection is not None:
+            self.load_history(thread)
+
     async def action_new_thread(self) -> None:
-        self.current = None
-        self.tools.thread_changed()
-        self.tui.store.set_state(f"last_thread:{self.endpoint}", "")
+        self.workspace.new_thread()
+        self.activity.clear()
         self.threads.highlight_thread(None)
         await self.conversation.show_history([], has_more=False, empty_hint=NEW_THREAD_HINT)
-        self.forget_run_usage()
+        self.run_usage = None
+        self.show_usage()
         if self.ready.is_set() and self.connection:
             self.header.status = "ready"
         self.composer.focus()
@@ -432,328 +489,643 @@ class MainScreen(ThreadActions, AssistantActions, RunRecovery):
 
             return open_it
 
-        commands = [
-            (one_line(t.title, 60) or "Untitled", opener(t), one_line(t.preview, 80) or None)
-            for t in self.threads.threads
-        ]
-        self.app.search_commands(commands, placeholder="Go to thread…")
+        self.app.search_commands(
+            [(one_line(t.title, 60) or "Untitled", opener(t), one_line(t.preview, 80) or None)
+             for t in self.threads.threads],
+            placeholder="Go to thread…",
+        )
 
-    @work(exclusive=True, group="assistant", exit_on_error=False, description="Choose assistant")
-    async def action_pick_assistant(self) -> None:
-        if self.connection is None:
-            self.notify("Not connected to an endpoint yet.", severity="warning")
+    async def _show_messages(self, thread: SavedThread, messages: list[ThreadMessage],
+                             has_more: bool) -> None:
+        live = self.live.get(thread.thread_id)
+        if live and live.message_id:
+            messages = [m for m in messages if m.id != live.message_id]
+        await self.conversation.show_history(
+            messages, has_more=has_more, empty_hint="" if live else NEW_THREAD_HINT
+        )
+        if live and live.message_id:
+            await self.conversation.start_reply(live.message_id, time.time(), live.text)
+
+    @work(exclusive=True, group="history", exit_on_error=False, description="Loading history")
+    async def load_history(self, thread: SavedThread) -> None:
+        try:
+            page = await self.workspace.history(thread.thread_id)
+            messages = await self.workspace.with_footnotes(page.messages)
+        except NotFoundError:
+            await self.conversation.add_notice(
+                "This thread no longer exists on the endpoint; the copy shown is from the "
+                "local cache.", "error",
+            )
             return
-        await self.choose_assistant(initial=False)
-        self.record_thread_assistant()
-
-    @work(exclusive=True, group="assistant", exit_on_error=False, description="Create assistant")
-    async def action_create_assistant(self) -> None:
-        if self.connection is None:
-            self.notify("Not connected to an endpoint yet.", severity="warning")
+        except AppError as error:
+            await self.conversation.add_notice(f"{error.title}: {error.message}", "error")
             return
-        created = await self.create_assistant()
-        if created is not None:
-            self.set_assistant(created)
+        if not self.workspace.is_showing(thread.thread_id):
+            return
+        await self._show_messages(thread, messages, page.has_more)
+        for message in messages:
+            if message.images:
+                await self._show_message_images(message.id, message.images)
+        self.load_tool_history(thread.thread_id)
 
-    # -- running -------------------------------------------------------------------------
+    @on(Conversation.OlderRequested)
+    def older_requested(self, event: Conversation.OlderRequested) -> None:
+        if self.current is not None and self.connection is not None:
+            self.load_older(self.current, event.before_id)
+
+    @work(exclusive=True, group="older", exit_on_error=False, description="Loading older")
+    async def load_older(self, thread: SavedThread, before_id: str) -> None:
+        try:
+            page = await self.workspace.history(thread.thread_id, before_id)
+            messages = await self.workspace.with_footnotes(page.messages)
+        except AppError as error:
+            self.conversation.loading_older = False
+            self.notify(error.message, title=error.title, severity="error")
+            return
+        if self.workspace.is_showing(thread.thread_id):
+            await self.conversation.prepend_history(messages, has_more=page.has_more)
+
+    @work(exclusive=True, group="tool-history", exit_on_error=False,
+          description="Loading tool history")
+    async def load_tool_history(self, thread_id: str) -> None:
+        """The tool pane and markers of a thread opened from history, from its run steps."""
+        try:
+            calls = await self.workspace.tool_history(thread_id)
+        except NotSupportedError:
+            if self.workspace.is_showing(thread_id):
+                self.activity.add("info", "this endpoint keeps no run steps: no tool history")
+            return
+        except AppError:
+            return
+        if not self.workspace.is_showing(thread_id):
+            return
+        self.activity.restore(call.record for call in calls)
+        for call in calls:
+            record = self.activity.record(call.record.call_id) or call.record
+            before, loaded = self.conversation.anchor_for(call.reply_ids, call.created_at)
+            if loaded:
+                await self.conversation.mark_call(record, before=before)
+            self._fetch_images(record.images)
+
+    # -- thread actions (the thread pane does them; these keys work from anywhere) -------
+
+    def action_rename_thread(self) -> None:
+        self.threads_pane.action_rename()
+
+    def action_export_thread(self, fmt: str = "md") -> None:
+        self.threads_pane.action_export(fmt)
+
+    @on(ThreadsPane.OpenRequested)
+    async def thread_open_requested(self, event: ThreadsPane.OpenRequested) -> None:
+        await self.open_thread(event.thread)
+        self.composer.focus()
+
+    @on(ThreadsPane.Deleted)
+    async def thread_deleted(self, event: ThreadsPane.Deleted) -> None:
+        if event.was_open:
+            await self.action_new_thread()
+
+    # -- search ------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="search", exit_on_error=False, description="Searching messages")
+    async def action_search_messages(self) -> None:
+        store, endpoint = self.workspace.store, self.workspace.endpoint
+        hit = await self.app.push_screen_wait(SearchScreen(
+            lambda query: store.search_messages(endpoint, query, limit=SearchScreen.LIMIT)
+        ))
+        if hit is not None:
+            await self.open_message(hit.thread_id, hit.message_id)
+
+    async def _settle(self, group: str) -> None:
+        """Wait for this screen's workers of ``group`` to finish (whatever their outcome)."""
+        for worker in list(self.app.workers):
+            if worker.node is self and worker.group == group and not worker.is_finished:
+                try:
+                    await worker.wait()
+                except Exception:
+                    pass
+
+    async def open_message(self, thread_id: str, message_id: str) -> bool:
+        """Open a saved thread scrolled to one of its messages (selected)."""
+        thread = self.workspace.get_thread(thread_id)
+        if thread is None:
+            self.notify("That thread is no longer saved.", severity="warning")
+            return False
+        await self.open_thread(thread)
+        await asyncio.sleep(0)
+        await self._settle("history")
+        conversation = self.conversation
+        view = conversation.view_of(message_id)
+        pages = 0
+        while view is None and conversation.has_more and pages < SEARCH_PAGES:
+            pages += 1
+            conversation.request_older()
+            await asyncio.sleep(0)
+            await self._settle("older")
+            view = conversation.view_of(message_id)
+            if not conversation.loading_older and not conversation.has_more:
+                break
+        if view is None:
+            self.notify("The message is no longer in this thread's history.",
+                        severity="warning")
+            return False
+        conversation.focus()
+        if isinstance(conversation, ReadingConversation):
+            conversation.select(view, top=True)
+        conversation.call_after_refresh(
+            conversation.scroll_to_widget, view, animate=False, top=True
+        )
+        return True
+
+    # -- sending and running ------------------------------------------------------------------
 
     @on(Composer.Submitted)
     def composer_submitted(self, event: Composer.Submitted) -> None:
-        if self.current is not None and self.current.thread_id in self.live:
-            self.notify(
-                "This thread has a run in progress: wait for it, or press Escape to cancel it.",
-                severity="warning",
-            )
+        if self.workspace.is_busy():
+            self.notify("This thread has a run in progress: wait for it, or press "
+                        f"{self.key('run.cancel')} to cancel it.", severity="warning")
             return
-        self.resending(event.text)
+        self._drop_unsent(event.text)
         self.composer.clear()
         self.send(event.text)
 
     @work(group="run", exit_on_error=False, description="Running the assistant")
     async def send(self, text: str) -> None:
-        attachments = self.tools.take_attachments()
-        extra = self.take_extra_instructions()
+        attachments = self.attachments.take()
+        extra = self.extra_instructions.take()
         user_view = await self.conversation.add_user_message(text, time.time())
         if not self.ready.is_set():
             user_view.set_note("waiting for the endpoint…")
             await self.ready.wait()
             user_view.set_note("")
-        if self.connection is None or self.assistant is None:
-            reason = (
-                self.connect_error.message if self.connect_error else "No assistant is chosen."
-            )
-            self.tools.restore_attachments(attachments)
-            self._not_sent(user_view, text, reason)
-            return
         if attachments:
             user_view.set_note("📎 " + ", ".join(a.path.name for a in attachments))
-        engine = self.connection.engine
-        store = self.tui.store
-        thread = self.current
         try:
-            if thread is None:
-                thread_id = await engine.create_thread()
-                thread = store.add_thread(
-                    self.endpoint, thread_id, self.assistant.id, title_from_text(text)
-                )
-                self.current = thread
-                store.set_state(f"last_thread:{self.endpoint}", thread_id)
-                self.refresh_threads()
-                self.activity.add("info", f"thread {short_id(thread_id)} saved")
-            uploaded = await self.tools.upload(attachments)
+            if self.connection is None and self.connect_error is not None:
+                raise self.connect_error
+            prepared = await self.workspace.prepare_send(
+                text, upload=lambda _engine: self.workspace.upload(attachments)
+            )
         except AppError as error:
-            self.tools.restore_attachments(attachments)
+            self.attachments.restore(attachments)
             self._not_sent(user_view, text, error.message)
             return
-        live = self.new_live_run(thread.thread_id)
-        store.touch(self.endpoint, thread.thread_id, preview=preview(text, 120))
-        conflict = await self.follow_turn(
-            live,
-            live.session.send(
-                thread.thread_id, self.assistant.id, text, attachments=uploaded,
-                additional_instructions=extra,
-            ),
-            user_view,
-            text,
-        )
-        if conflict is not None:  # the thread is busy: follow that run, or ask
-            self.tools.restore_attachments(attachments)
-            await self.resolve_active_run(thread, conflict, text, user_view)
-
-    def new_live_run(self, thread_id: str) -> LiveRun:
-        assert self.connection is not None
-        return LiveRun(
-            thread_id,
-            Session(
-                self.connection.engine,
-                on_action=self.tools.action_handler(thread_id),
-                on_recovery=self.recovery_note,
-                seen_runs=self.known_runs(thread_id),
-            ),
-        )
-
-    async def follow_turn(
-        self, live: LiveRun, events, user_view: MessageView | None = None, text: str = ""
-    ) -> ActiveRunError | None:
-        """Show a turn's events as they come, and keep the thread's state around it.
-
-        ``user_view`` is the message being sent (None for a retry or a run followed).
-        Returns the ``ActiveRunError`` when the thread turned out to be busy before the
-        run started (the caller decides what to do); other errors are shown here."""
-        thread_id = live.thread_id
-        store = self.tui.store
-        self.live[thread_id] = live
-        self.threads.running.add(thread_id)
-        self.turn_started(thread_id)
-        self.refresh_threads()
-        conflict: ActiveRunError | None = None
-        try:
-            async for event in events:
-                await self.on_run_event(live, event, user_view)
-        except AppError as error:
-            if isinstance(error, ActiveRunError) and not live.run_id:
-                conflict = error
-            elif not live.run_id and user_view is not None:
-                self._not_sent(user_view, text, error.message, thread_id)
-            else:
-                await self._show_error(live, f"{error.title}: {error.message}")
-                await self.offer_retry(thread_id, "error")
-        finally:
-            self.live.pop(thread_id, None)
-            self.threads.running.discard(thread_id)
-            if self._showing(thread_id):
-                self.conversation.end_streaming("cancelled" if live.status == "cancelled" else "")
-            if live.text:
-                store.touch(self.endpoint, thread_id, preview=preview(live.text, 120))
-            self.refresh_threads()
-            self.refresh_bindings()
-            if live.run_id:
-                await self._sync_after_run(thread_id)
-        return conflict
+        thread = prepared.thread
+        if prepared.created:
+            self.threads_pane.reload()
+            self.activity.add("info", f"thread {short_id(thread.thread_id)} saved")
+        for attachment, uploaded in zip(attachments, prepared.attachments, strict=False):
+            self.activity.add("info", f"uploaded {attachment.path.name} as "
+                              f"{uploaded['file_id']}")
+        turn = self.workspace.send(thread.thread_id, text, attachments=prepared.attachments,
+                                   additional_instructions=extra)
+        busy = await self.follow_turn(turn, user_view, text)
+        if busy is not None:
+            self.attachments.restore(attachments)
+            await self._resolve_busy(thread, busy, text, user_view)
 
     @work(group="run", exit_on_error=False, description="Retrying the run")
     async def rerun_thread(self, thread: SavedThread) -> None:
         """Run the assistant again on ``thread`` without a new message (F9)."""
-        if self.connection is None or self.assistant is None:
-            self.notify("Not connected to an endpoint.", severity="warning")
+        try:
+            turn = self.workspace.rerun(thread.thread_id)
+        except AppError as error:
+            self.notify(error.message, severity="warning")
             return
-        live = self.new_live_run(thread.thread_id)
-        conflict = await self.follow_turn(
-            live, live.session.rerun(thread.thread_id, self.assistant.id)
-        )
-        if conflict is not None:
-            await self.resolve_active_run(thread, conflict, "", None)
+        busy = await self.follow_turn(turn)
+        if busy is not None:
+            await self._resolve_busy(thread, busy, "", None)
+
+    async def follow_turn(self, turn: Turn, user_view: MessageView | None = None,
+                          text: str = "") -> ActiveRunError | None:
+        """Show a turn's events as they come. ``user_view`` is the message being sent
+        (None for a retry or a run followed). Returns the ``ActiveRunError`` when the
+        thread was busy before the run started; other errors are shown here."""
+        live = turn.live
+        thread_id = live.thread_id
+        self.threads.running.add(thread_id)
+        self.threads_pane.reload()
+        busy: ActiveRunError | None = None
+        try:
+            async for event in turn:
+                await self.on_run_event(live, event)
+        except AppError as error:
+            if isinstance(error, ActiveRunError) and not live.run_id:
+                busy = error
+            elif not live.run_id and user_view is not None:
+                self._not_sent(user_view, text, error.message, thread_id)
+            else:
+                await self._show_error(live, f"{error.title}: {error.message}")
+                await self._offer_retry(thread_id)
+        finally:
+            self.threads.running.discard(thread_id)
+            if self.workspace.is_showing(thread_id):
+                self.conversation.end_streaming("cancelled" if live.status == "cancelled"
+                                                else "")
+            self.threads_pane.reload()
+            self.refresh_bindings()
+            if live.run_id:
+                await self._sync_after_run(thread_id)
+        return busy
 
     async def follow_run(self, thread: SavedThread, run_id: str) -> None:
-        """Show a run that is already going on ``thread`` until it ends."""
-        live = self.new_live_run(thread.thread_id)
-        live.run_id = run_id
-        await self.follow_turn(live, live.session.attach(thread.thread_id, run_id))
-
-    def _not_sent(
-        self, view: MessageView, text: str, reason: str, thread_id: str | None = None
-    ) -> None:
-        self.composer.restore(text)
-        self.remember_unsent(view, text, thread_id)
-        self.header.status = "error"
-        self.activity.add("error", f"not sent: {reason}")
-        self.notify(reason, title="Message not sent", severity="error")
+        await self.follow_turn(self.workspace.follow(thread.thread_id, run_id))
 
     async def _sync_after_run(self, thread_id: str) -> None:
-        """Cache the thread's newest messages with their real ids."""
-        if self.connection is None:
-            return
-        try:
-            page = await self.connection.engine.list_messages(thread_id, limit=10)
-        except EngineError:
-            return
-        self._cache(thread_id, page.messages)
-        if self._showing(thread_id):
-            views = self.conversation.message_views
-            by_text = {(m.role, m.text): m.id for m in page.messages}
-            for view in views:
+        """Give the messages shown without an id (the user's) their real ids."""
+        messages = await self.workspace.sync_after_run(thread_id)
+        if messages and self.workspace.is_showing(thread_id):
+            by_text = {(m.role, m.text): m.id for m in messages}
+            for view in self.conversation.message_views:
                 if view.message_id is None:
                     view.message_id = by_text.get((view.role, view.text))
 
-    def _showing(self, thread_id: str) -> bool:
-        return self.current is not None and self.current.thread_id == thread_id
-
-    async def on_run_event(
-        self, live: LiveRun, event: RunEvent, user_view: MessageView | None = None
-    ) -> None:
-        shown = self._showing(live.thread_id)
+    async def on_run_event(self, live: LiveRun, event: RunEvent) -> None:
+        """Render one event of a turn (the only place a run reaches the panes)."""
+        shown = self.workspace.is_showing(live.thread_id)
         if type(event) is TextDelta:  # the hot path: a hundred a second while a reply streams
-            live.text += event.text
             if shown:
                 self.conversation.feed(event.message_id, event.text)
             return
         log = self.activity.add
-        await self.tools.on_event(live, event)
+        if shown:
+            changed, images = self.activity.apply(event, live.run_id)
+            for record in changed:
+                await self.conversation.mark_call(record)
+            self.conversation.update_calls(changed)
+            self.workspace.note_images(images)
+            self._fetch_images(images)
         match event:
             case RunStarted(run_id=run_id, model=model):
-                live.run_id = run_id
-                live.status = "queued"
                 if shown:
                     self.header.usage = ""
                 log("run", f"run {short_id(run_id)} started" + (f" · {model}" if model else ""))
             case RunStatusChanged(status=status):
-                live.status = status
                 log("status", f"  {status.replace('_', ' ')}")
             case MessageStarted(message_id=message_id):
-                live.message_id = message_id
-                live.text = ""
-                live.status = "streaming"
                 if shown:
                     await self.conversation.start_reply(message_id, time.time())
-            case MessageCompleted(message_id=message_id, text=text, status=status):
-                live.text = text
-                self.cache_streamed(live.thread_id, message_id, text)
+            case MessageCompleted(message_id=message_id, status=status):
                 if shown:
+                    text = await self.workspace.footnoted(event.text, event.annotations,
+                                                          event.images)
                     self.conversation.complete_reply(
-                        message_id,
-                        await self.tools.completed_text(event),
-                        "" if status == "completed" else status,
+                        message_id, text, "" if status == "completed" else status
                     )
                     if event.images:
-                        await self.tools.show_message_images([(message_id, event.images)])
+                        await self._show_message_images(message_id, event.images)
             case ToolCallStarted(kind=kind, name=name):
                 log("tool", f"{kind} {name}".strip() + " started")
-            case ToolCallDelta():
-                pass
             case ToolCallCompleted(kind=kind, name=name, output=output):
                 log("tool", f"{kind} {name}".strip() + f" → {one_line(output, 120)}")
             case ActionRequired(calls=calls):
-                live.status = "requires_action"
-                names = ", ".join(c.name for c in calls)
-                log("warn", f"  requires action: {names}")
-            case RunCompleted(status=status, usage=usage, reason=reason):
-                live.status = status
-                elapsed = time.monotonic() - live.started
-                detail = f"run {short_id(live.run_id)} {status} in {elapsed:.1f} s"
-                if usage is not None:
-                    detail += (
-                        f" · {usage.total_tokens:,} tokens (prompt {usage.prompt_tokens:,}, "
-                        f"completion {usage.completion_tokens:,})"
-                    )
-                self.note_run_usage(live.thread_id, live.run_id, status, usage)
-                if reason:
-                    detail += f" · {reason}"
-                log("ok" if status == "completed" else "warn", detail)
-                if shown and status != "completed":
-                    self.conversation.end_streaming(status)
-                    if status == "cancelled":
-                        await self.conversation.add_notice(
-                            "Run cancelled. What was written before the cancel is kept.", "info"
-                        )
-                    elif status == "incomplete":
-                        await self.conversation.add_notice(
-                            f"The reply stopped early ({reason or 'incomplete'}).", "error"
-                        )
+                log("warn", f"  requires action: {', '.join(c.name for c in calls)}")
+            case RunCompleted():
+                await self._run_completed(live, event, shown)
             case RunFailed(status=status, code=code, message=message):
-                live.status = status
-                await self._show_error(
-                    live,
-                    f"The run {status}" + (f" ({code})" if code else "") + f": {message}"
-                    if message else f"The run {status}" + (f" ({code})" if code else "") + ".",
-                )
+                what = f"The run {status}" + (f" ({code})" if code else "")
+                await self._show_error(live, f"{what}: {message}" if message else f"{what}.")
+                await self._offer_retry(live.thread_id)
         if shown:
             self.header.status = live.status
-        await self.note_run_event(live, event)
+
+    async def _run_completed(self, live: LiveRun, event: RunCompleted, shown: bool) -> None:
+        status, usage, reason = event.status, event.usage, event.reason
+        elapsed = time.monotonic() - live.started
+        detail = f"run {short_id(live.run_id)} {status} in {elapsed:.1f} s"
+        if usage is not None:
+            detail += (f" · {usage.total_tokens:,} tokens (prompt {usage.prompt_tokens:,}, "
+                       f"completion {usage.completion_tokens:,})")
+            detail += " estimated" if usage.estimated else ""
+        if reason:
+            detail += f" · {reason}"
+        if event.left_out:
+            detail += f" · {event.left_out} earlier messages left out to fit the model's window"
+        self.activity.add("ok" if status == "completed" else "warn", detail)
+        if not shown:
+            return
+        self.run_usage = usage
+        self.show_usage()
+        if status == "completed":
+            return
+        self.conversation.end_streaming(status)
+        if status == "cancelled":
+            await self.conversation.add_notice(
+                "Run cancelled. What was written before the cancel is kept.", "info"
+            )
+        elif status == "incomplete":
+            await self.conversation.add_notice(
+                f"The reply stopped early ({reason or 'incomplete'}).", "error"
+            )
+            await self._offer_retry(live.thread_id)
 
     async def _show_error(self, live: LiveRun, text: str) -> None:
         self.activity.add("error", text)
-        if self._showing(live.thread_id):
+        if self.workspace.is_showing(live.thread_id):
             self.conversation.end_streaming(live.status)
             await self.conversation.add_notice(text, "error")
             self.header.status = "error" if live.status in ("queued", "streaming") else live.status
 
+    def show_usage(self) -> None:
+        """``120 tokens (thread 1,234)`` in the header."""
+        if self.current is None:
+            self.header.usage = ""
+            return
+        self.header.usage = thread_usage_label(
+            self.run_usage, self.workspace.thread_usage(self.current.thread_id)
+        )
+
     @work(group="cancel", exit_on_error=False, description="Cancelling the run")
     async def action_cancel_run(self) -> None:
-        live = self.live.get(self.current.thread_id) if self.current else None
+        live = self.live.get(self.workspace.context())
         if live is None:
             return
         self.header.status = "cancelling"
         self.activity.add("warn", f"cancelling run {short_id(live.run_id) or '(starting)'}…")
         try:
-            await live.session.cancel()
+            await self.workspace.cancel(live.thread_id)
         except AppError as error:
             self.notify(error.message, title="Could not cancel", severity="error")
 
-    # -- tools and files (the work is in ToolsController) --------------------------------
+    # -- what F9 does: unsent messages, runs that ended badly, a busy thread --------------------
+
+    def action_retry(self) -> None:
+        workspace = self.workspace
+        context = workspace.context()
+        if workspace.is_busy():
+            self.notify("A reply is still being written in this thread.", severity="warning")
+            return
+        text = workspace.take_unsent()
+        if text is not None:
+            view = self._unsent_views.pop(context, None)
+            if view is not None and view.is_mounted:
+                view.remove()
+            if self.composer.text.strip() == text.strip():
+                self.composer.clear()
+            self.activity.add("info", "sending the message again")
+            self.send(text)
+        elif context in workspace.retryable and self.current is not None:
+            self.activity.add("info", "running the assistant again on this thread")
+            self.rerun_thread(self.current)
+        self.refresh_bindings()
+
+    def _not_sent(self, view: MessageView, text: str, reason: str,
+                  thread_id: str | None = None) -> None:
+        """``view`` holds a message that was not sent; its text goes back to the composer
+        and F9 (or Enter) sends it again."""
+        self.composer.restore(text)
+        context = self.workspace.mark_unsent(text, thread_id)
+        old = self._unsent_views.get(context)
+        if old is not None and old is not view and old.is_mounted:
+            old.remove()  # one marked copy per context: the newest attempt
+        self._unsent_views[context] = view
+        view.set_note(f"not sent — your text is back in the composer; {self.key('run.retry')} "
+                      "or Enter sends it again", failed=True)
+        self.header.status = "error"
+        self.activity.add("error", f"not sent: {reason}")
+        self.notify(reason, title="Message not sent", severity="error")
+        self.refresh_bindings()
+
+    def _drop_unsent(self, text: str) -> None:
+        """The user sends ``text`` again: drop its marked copy, so it shows once."""
+        if self.workspace.take_unsent(text) is not None:
+            view = self._unsent_views.pop(self.workspace.context(), None)
+            if view is not None and view.is_mounted:
+                view.remove()
+            self.refresh_bindings()
+
+    async def _offer_retry(self, thread_id: str) -> None:
+        self.workspace.retryable.setdefault(thread_id, "error")
+        self.refresh_bindings()
+        if self.workspace.is_showing(thread_id):
+            await self.conversation.add_notice(
+                f"{self.key('run.retry')} runs the assistant again on this thread (your "
+                "message is not repeated).", "info",
+            )
+
+    async def _resolve_busy(self, thread: SavedThread, error: ActiveRunError, text: str,
+                            view: MessageView | None) -> None:
+        async def ask(run_id: str, status: str, retry: bool):
+            return await self.app.push_screen_wait(ActiveRunDialog(run_id, status, retry=retry))
+
+        resolution = await self.workspace.resolve_busy(thread.thread_id, error, text, ask)
+        if resolution.action == "follow":
+            if view is not None:
+                view.set_note("")
+            self.activity.add("warn", "your message reached the thread although sending it "
+                              f"failed; run {resolution.run_id} is answering it: following "
+                              "that run")
+            await self.follow_run(thread, resolution.run_id)
+            return
+        if resolution.action == "give_up":
+            self._give_up(thread, view, text, resolution.reason)
+            return
+        if resolution.action == "follow_then_send":
+            self.activity.add("info", f"following run {resolution.run_id}")
+            await self.follow_run(thread, resolution.run_id)
+        else:
+            self.activity.add("info", f"run {resolution.run_id} cancelled")
+        if not self.workspace.is_showing(thread.thread_id):
+            self._give_up(thread, view, text, "You left the thread before it was sent.")
+        elif view is None:
+            self.rerun_thread(thread)
+        else:
+            if view.is_mounted:
+                await view.remove()
+            self.send(text)
+
+    def _give_up(self, thread: SavedThread, view: MessageView | None, text: str,
+                 reason: str) -> None:
+        if view is None:
+            self.activity.add("error", f"not retried: {reason}")
+            self.workspace.retryable[thread.thread_id] = "busy"
+            self.refresh_bindings()
+            self.notify(reason, title="Not retried", severity="warning")
+            return
+        self._not_sent(view, text, reason, thread.thread_id)
+
+    def _recovery_note(self, thread_id: str, text: str) -> None:
+        """The session recovered from a fault (a stream cut, a submission resent)."""
+        self.activity.add("warn", text)
+        if self.workspace.is_showing(thread_id):
+            self.header.status = "reconnecting"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_run":
+            return self.workspace.is_busy()
+        if action == "retry":
+            return self.workspace.can_retry()
+        return True
+
+    # -- tools ---------------------------------------------------------------------------
+
+    async def _ask_human(self, thread_id: str, request: HumanRequest) -> HumanAnswer:
+        """A function call needs the user (approval, or an output typed by hand)."""
+        record = self.activity.record(request.call.call_id) if self.workspace.is_showing(
+            thread_id) else None
+        if record is not None:
+            record.status = "waiting"
+            self._call_changed(record)
+        try:
+            return await ask_in_modal(self.app, request)
+        finally:
+            if record is not None and record.status == "waiting":
+                record.status = "running"
+                self._call_changed(record)
+
+    def _tool_result(self, thread_id: str, result: CallResult) -> None:
+        if not self.workspace.is_showing(thread_id):
+            return
+        record = self.activity.record(result.call.call_id)
+        if record is not None:
+            record.submitted_output(result.output, result.outcome, result.call)
+            self._call_changed(record)
+
+    def _call_changed(self, record) -> None:
+        self.activity.changed(record.call_id)
+        self.conversation.update_calls([record])
 
     @on(ToolActivity.Selected)
     def tool_call_selected(self, event: ToolActivity.Selected) -> None:
-        self.tools.show_call(event.call_id)
-
-    @on(ToolActivity.OpenRequested)
-    def tool_file_open_requested(self, event: ToolActivity.OpenRequested) -> None:
-        self.tools.open_file(event.call_id, event.path)
+        if not self.conversation.show_call(event.call_id):
+            self.notify("That call happened in a part of the conversation that is not loaded.",
+                        severity="warning")
 
     @on(ToolMarker.Clicked)
     def tool_marker_clicked(self, event: ToolMarker.Clicked) -> None:
-        self.tools.marker_clicked(event.marker)
+        self.activity.select(event.marker.call_id)
+        self.conversation.show_call(event.marker.call_id)
+
+    @on(ToolActivity.OpenRequested)
+    def tool_file_open_requested(self, event: ToolActivity.OpenRequested) -> None:
+        if event.path is None:
+            self.notify("This tool call has no image saved yet.", severity="warning")
+        elif not open_externally(event.path):
+            self.notify(f"No viewer could be started. The file is at {event.path}.")
+
+    def _fetch_images(self, file_ids) -> None:
+        for file_id in file_ids:
+            if file_id in self._images:
+                self._image_ready(file_id, self._images[file_id])
+            elif file_id not in self._fetching:
+                self._fetching.add(file_id)
+                self.run_worker(self._save_image(file_id), group="images",
+                                exit_on_error=False, description="Saving an image")
+
+    async def _save_image(self, file_id: str) -> None:
+        try:
+            path = await self.workspace.save_image(file_id)
+        except (AppError, OSError) as error:
+            reason = error.message if isinstance(error, AppError) else str(error)
+            self.activity.image_failed(file_id, reason)
+            self.conversation.image_failed(file_id, reason)
+            return
+        finally:
+            self._fetching.discard(file_id)
+        self._images[file_id] = path
+        self._image_ready(file_id, path)
+
+    def _image_ready(self, file_id: str, path: Path) -> None:
+        self.activity.image_ready(file_id, path)
+        self.conversation.image_ready(file_id, path)
+
+    async def _show_message_images(self, message_id: str, file_ids) -> None:
+        await self.conversation.show_images(message_id, file_ids, self._images)
+        self._fetch_images(file_ids)
 
     @work(exclusive=True, group="files", exit_on_error=False, description="Attach a file")
     async def action_attach_file(self) -> None:
-        await self.tools.attach_file()
+        picked = await self.app.push_screen_wait(AttachFileScreen())
+        if picked is not None:
+            self.attachments.add(picked)
         self.composer.focus()
 
     def action_clear_attachments(self) -> None:
-        self.tools.clear_attachments()
+        self.attachments.clear()
 
     @work(exclusive=True, group="files", exit_on_error=False, description="Download files")
     async def action_download_files(self) -> None:
-        await self.tools.download_files()
+        files = list(self.workspace.thread_files.values())
+        if not files:
+            self.notify("This thread refers to no files yet.", severity="warning")
+            return
+        request = await self.app.push_screen_wait(FileDownloadScreen(files))
+        if request is None:
+            return
+        if self._not_connected():
+            return
+        saved, failed = await self.workspace.download(request.files, request.folder)
+        for ref, reason in failed:
+            self.notify(reason, title=f"{ref.label} not downloaded", severity="error")
+        if saved:
+            self.notify(f"{len(saved)} file(s) saved in {request.folder}", title="Downloaded")
 
     def action_focus_tools(self) -> None:
         self.activity.focus()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cancel_run":
-            return self.current is not None and self.current.thread_id in self.live
-        if action == "retry":
-            return self.can_retry()
-        return True
+    # -- the composer's neighbours: extra instructions, the draft ---------------------------
+
+    def action_toggle_extra_instructions(self) -> None:
+        extra = self.extra_instructions
+        if extra.is_open and extra.has_focus:
+            extra.close()
+            self.composer.focus()
+        else:
+            extra.open()
+
+    @on(ExtraInstructions.Closed)
+    def extra_instructions_closed(self, event: ExtraInstructions.Closed) -> None:
+        self.composer.focus()
+        if not event.discarded and event.extra.value.strip():
+            self.notify("The extra instructions go with your next message.")
+
+    def action_copy_last_reply(self) -> None:
+        replies = [v for v in self.conversation.message_views if v.role == "assistant"]
+        if not replies:
+            self.notify("There is no reply to copy yet.", severity="warning")
+            return
+        conversation = self.conversation
+        if isinstance(conversation, ReadingConversation):
+            conversation.select(replies[-1])
+            conversation.action_copy_message()
+
+    @on(TextArea.Changed, "#composer")
+    def _composer_changed(self, event: TextArea.Changed) -> None:
+        """What is typed is saved a second after typing stops, and put back at start."""
+        self._draft_text = event.text_area.text
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+        self._draft_timer = self.set_timer(DRAFT_DELAY, self._save_draft)
+
+    def _draft_value(self) -> str | None:
+        return self._draft_text if self._draft_text.strip() else None
+
+    async def _save_draft(self) -> None:
+        self._draft_timer = None
+        value = self._draft_value()
+        if value != self._draft_saved:
+            self._draft_saved = value
+            await asyncio.to_thread(self.workspace.save_draft, value)
+
+    def _flush_draft(self) -> None:
+        if self._draft_timer is not None:  # typed less than a second before quitting
+            self._draft_timer.stop()
+            if self._draft_value() != self._draft_saved:
+                self.workspace.save_draft(self._draft_value())
+
+    async def _show_store_notice(self) -> None:
+        """Put back the last session's draft; say once that a damaged store was replaced."""
+        draft = self.workspace.load_draft()
+        self._draft_saved = draft
+        if draft and not self.composer.text.strip():
+            self.composer.restore(draft)
+            self.activity.add("info", "restored the unsent text of the last session")
+        store = self.workspace.store
+        notice, store.notice = getattr(store, "notice", None), None
+        if notice:
+            self.activity.add("error", notice)
+            await self.conversation.add_notice(notice, "error")
+            self.notify(notice, title="Thread store replaced", severity="warning", timeout=30)
 
 
 def short_id(object_id: str) -> str:

@@ -22,7 +22,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from tui_assistant.store import HIT_END, HIT_START, SearchHit
-from tui_assistant.ui.sanitize import clean_text, one_line
+from tui_assistant.text import clean_text, one_line
 
 Searcher = Callable[[str], list[SearchHit]]
 

@@ -31,8 +31,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
+from tui_assistant.text import clean_text
 from tui_assistant.tools.runner import HumanAnswer, HumanRequest
-from tui_assistant.ui.sanitize import clean_text
 
 __all__ = ["FunctionCallScreen", "ask_in_modal", "countdown_text"]
 

@@ -1,13 +1,20 @@
-"""The files attached to the next message, shown above the composer (hidden when none)."""
+"""The files attached to the next message, shown above the composer (hidden when none).
+
+The bar holds the attachments themselves: ``add``, ``take`` (they go with a message),
+``restore`` (the message was not sent) and ``clear``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
-from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.text import clean_text
+
+if TYPE_CHECKING:
+    from tui_assistant.ui.screens.files import PendingAttachment
 
 __all__ = ["AttachmentBar"]
 
@@ -31,9 +38,29 @@ class AttachmentBar(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.labels: list[str] = []
+        self.pending: list[PendingAttachment] = []
 
-    def show_attachments(self, labels: Sequence[str]) -> None:
-        self.labels = list(labels)
+    def add(self, attachment: PendingAttachment) -> None:
+        self.pending.append(attachment)
+        self._show()
+
+    def take(self) -> list[PendingAttachment]:
+        """The attachments for the message being sent (the bar is empty after)."""
+        taken, self.pending = self.pending, []
+        self._show()
+        return taken
+
+    def restore(self, attachments: Sequence[PendingAttachment]) -> None:
+        """Put back attachments of a message that was not sent."""
+        self.pending = list(attachments) + self.pending
+        self._show()
+
+    def clear(self) -> None:
+        self.pending.clear()
+        self._show()
+
+    def _show(self) -> None:
+        self.labels = [p.label for p in self.pending]
         self.set_class(bool(self.labels), "-shown")
         line = Text("📎 ", style="bold")
         line.append(" · ".join(clean_text(label) for label in self.labels))

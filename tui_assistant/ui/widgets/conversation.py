@@ -1,5 +1,8 @@
 """The conversation pane: messages of one thread, and the reply being streamed.
 
+It also carries a one-line ``ToolMarker`` where each tool call happened and previews of
+the images messages refer to; it mounts both itself (``mark_call``, ``show_images``).
+
 Deltas are buffered and handed to the streaming ``MessageView`` on a timer
 (``FLUSH_INTERVAL``), never per token. The scroller is anchored to the bottom while a
 reply streams, until the user scrolls away. Reaching the top asks for older history.
@@ -7,8 +10,9 @@ reply streams, until the user scrolls away. Reaching the top asks for older hist
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.text import Text
 from textual.containers import VerticalScroll
@@ -18,9 +22,12 @@ from textual.scrollbar import ScrollBar
 from textual.widgets import Static
 
 from tui_assistant.engines.base import ThreadMessage
-from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.text import clean_text
+from tui_assistant.tool_calls import ToolCallRecord
+from tui_assistant.ui.widgets.image_preview import ImagePreview
 from tui_assistant.ui.widgets.lean_scrollbar import lean_vertical_scrollbar
 from tui_assistant.ui.widgets.message_view import MessageView
+from tui_assistant.ui.widgets.tool_marker import ToolMarker
 
 FLUSH_INTERVAL = 1 / 10
 """Seconds between hand-overs of buffered text to the screen (100 ms)."""
@@ -91,6 +98,8 @@ class Conversation(VerticalScroll):
         self._pending: dict[str, list[str]] = {}
         self._pending_chars = 0
         self._timer = None
+        self.markers: dict[str, ToolMarker] = {}
+        """Tool-call markers by call id (those of the messages shown)."""
 
     @property
     def vertical_scrollbar(self) -> ScrollBar:
@@ -130,6 +139,7 @@ class Conversation(VerticalScroll):
         self._streaming.clear()
         self._pending.clear()
         self._pending_chars = 0
+        self.markers.clear()
         self.has_more = has_more
         self.loading_older = False
         views = [self._view_for(m) for m in messages]
@@ -248,3 +258,81 @@ class Conversation(VerticalScroll):
     async def add_notice(self, text: str, kind: str = "info") -> None:
         await self.mount(Notice(text, kind))
         self.scroll_end(animate=False)
+
+    def view_of(self, message_id: str) -> MessageView | None:
+        for view in self.query_children(MessageView):
+            if view.message_id == message_id:
+                return view
+        return None
+
+    # -- tool calls and images ---------------------------------------------------------
+
+    async def mark_call(self, record: ToolCallRecord, *, before: MessageView | None = None,
+                        live: bool = True) -> None:
+        """A one-line marker for a tool call: at the end (a live call), or just before
+        the reply it led to (history)."""
+        marker = self.markers.get(record.call_id)
+        if marker is not None and marker.is_attached:
+            marker.set_summary(record.summary())
+            return
+        marker = ToolMarker(record.call_id, record.summary())
+        self.markers[record.call_id] = marker
+        if before is not None:
+            await self.mount(marker, before=before)
+        elif live:
+            await self.mount(marker)
+            self.scroll_end(animate=False)
+
+    def update_calls(self, records: Iterable[ToolCallRecord]) -> None:
+        for record in records:
+            marker = self.markers.get(record.call_id)
+            if marker is not None:
+                marker.set_summary(record.summary())
+
+    def anchor_for(self, reply_ids: Sequence[str], created_at: float) -> tuple[
+            MessageView | None, bool]:
+        """Where a call read back from history goes: before the first of its replies
+        that is shown, else before the first message newer than it. The second value is
+        False when the call is older than every message loaded (no marker then)."""
+        ordered = self.message_views
+        views = {v.message_id: v for v in ordered if v.message_id}
+        anchor = next((views[i] for i in reply_ids if i in views), None)
+        if anchor is None:
+            anchor = next((v for v in ordered if v.created_at and v.created_at > created_at),
+                          None)
+        oldest = min((v.created_at for v in ordered if v.created_at), default=None)
+        return anchor, anchor is not None or oldest is None or created_at >= oldest
+
+    def show_call(self, call_id: str) -> bool:
+        """Scroll to the marker of ``call_id`` and highlight it (False when not loaded)."""
+        marker = self.markers.get(call_id)
+        if marker is None or not marker.is_attached:
+            return False
+        for other in self.markers.values():
+            other.set_class(other is marker, "-highlight")
+        self.scroll_to_widget(marker, animate=False, top=True)
+        return True
+
+    async def show_images(self, message_id: str, file_ids: Sequence[str],
+                          saved: dict[str, Path]) -> None:
+        """Previews of the images a message refers to, under it (each file once)."""
+        view = self.view_of(message_id)
+        if view is None:
+            return
+        shown = {p.file_id for p in self.query_children(ImagePreview)}
+        for file_id in file_ids:
+            if file_id in shown:
+                continue
+            preview = ImagePreview(file_id, saved.get(file_id))
+            preview.add_class("message-image")
+            await self.mount(preview, after=view)
+
+    def image_ready(self, file_id: str, path: Path) -> None:
+        for preview in self.query_children(ImagePreview):
+            if preview.file_id == file_id:
+                preview.show(path)
+
+    def image_failed(self, file_id: str, reason: str) -> None:
+        for preview in self.query_children(ImagePreview):
+            if preview.file_id == file_id:
+                preview.failed(reason)

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui_assistant.ui.sanitize import one_line
+from tui_assistant.text import one_line
 
 STATUS_STYLES = {
     "connecting": "yellow",

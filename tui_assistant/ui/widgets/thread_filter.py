@@ -42,10 +42,9 @@ class ThreadFilter(Input):
 
     @dataclass
     class Done(Message):
-        """The user left the filter box (``cleared``: with escape) for the list."""
+        """The user left the filter box for the list."""
 
         thread_filter: ThreadFilter
-        cleared: bool
 
         @property
         def control(self) -> ThreadFilter:
@@ -55,8 +54,8 @@ class ThreadFilter(Input):
         super().__init__(placeholder="Filter threads…", id=id, select_on_focus=False)
 
     def action_to_list(self) -> None:
-        self.post_message(self.Done(self, cleared=False))
+        self.post_message(self.Done(self))
 
     def action_clear_filter(self) -> None:
         self.value = ""
-        self.post_message(self.Done(self, cleared=True))
+        self.post_message(self.Done(self))

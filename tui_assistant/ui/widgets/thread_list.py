@@ -16,7 +16,6 @@ Choosing a row (enter, or a click) posts ``ThreadList.Chosen``.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -32,26 +31,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui_assistant.store import SavedThread
-from tui_assistant.ui.sanitize import one_line, preview
+from tui_assistant.text import one_line, preview, relative_time
 
 ROW_HEIGHT = 2
 """Lines per thread row."""
-
-
-def relative_time(when: float, now: float | None = None) -> str:
-    """``now``, ``5m``, ``3h``, ``2d``, ``4w``, or a date for anything older."""
-    seconds = max(0.0, (now if now is not None else time.time()) - when)
-    for limit, size, unit in (
-        (3600, 60, "m"),
-        (86400, 3600, "h"),
-        (7 * 86400, 86400, "d"),
-        (56 * 86400, 7 * 86400, "w"),
-    ):
-        if seconds < 60:
-            return "now"
-        if seconds < limit:
-            return f"{int(seconds // size)}{unit}"
-    return time.strftime("%Y-%m-%d", time.localtime(when))
 
 
 def _refines(words: list[str], before: list[str]) -> bool:
@@ -91,16 +74,6 @@ class ThreadList(ScrollView, can_focus=True):
                 id="threads.page-up", show=False),
         Binding("pagedown", "page_down", "Page down", tooltip="Move down a page",
                 id="threads.page-down", show=False),
-        Binding("delete", "screen.delete_thread", "Delete", id="threads.delete",
-                tooltip="Delete the highlighted thread (asks first)"),
-        Binding("a", "screen.archive_thread", "Archive", id="threads.archive",
-                tooltip="Archive or unarchive the highlighted thread"),
-        Binding("p", "screen.pin_thread", "Pin", id="threads.pin",
-                tooltip="Pin the highlighted thread to the top, or unpin it"),
-        Binding("A", "screen.toggle_archived", "Archived", id="threads.show-archived",
-                tooltip="Show or hide archived threads", show=False),
-        Binding("slash", "screen.filter_threads", "Filter", id="threads.filter-focus",
-                tooltip="Type to filter the thread list", show=False),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {

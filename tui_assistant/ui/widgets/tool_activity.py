@@ -22,7 +22,8 @@ are applied to the screen on a short timer, not one by one.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -35,11 +36,20 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from tui_assistant.events import FileSearchResult
-from tui_assistant.ui.sanitize import clean_text, one_line
+from tui_assistant.events import (
+    ActionRequired,
+    RunCompleted,
+    RunEvent,
+    RunFailed,
+    ToolCallCompleted,
+    ToolCallDelta,
+    ToolCallStarted,
+)
+from tui_assistant.text import clean_text
+from tui_assistant.tool_calls import ToolCallRecord, format_duration
 from tui_assistant.ui.widgets.image_preview import ImagePreview
 
-__all__ = ["ActivityLine", "CallState", "ToolActivity", "ToolEntry"]
+__all__ = ["ActivityLine", "ToolActivity", "ToolEntry"]
 
 STYLES = {
     "run": "bold",
@@ -74,54 +84,6 @@ OUTCOME_NOTES = {
     "cancelled": "run cancelled",
     "unanswered": "not answered in time",
 }
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min"
-
-
-@dataclass
-class CallState:
-    """What the pane knows about one tool call."""
-
-    call_id: str
-    kind: str
-    name: str = ""
-    input: str = ""
-    output: str = ""
-    images: list[str] = field(default_factory=list)
-    results: tuple[FileSearchResult, ...] = ()
-    status: str = "running"
-    """``running``, ``waiting`` (for the user), ``completed``, ``failed``, ``cancelled``..."""
-    outcome: str = ""
-    """How a function's output came about (``ok``, ``denied``, ``answered`` ...)."""
-    submitted: str = ""
-    """The output the client submitted for a function call."""
-    started: float = field(default_factory=time.monotonic)
-    duration: float | None = None
-    """Seconds the call took, once it is over."""
-    run_id: str = ""
-
-    @property
-    def title(self) -> str:
-        if self.kind == "function":
-            return f"{self.name or 'function'}()"
-        return self.kind
-
-    @property
-    def elapsed(self) -> float:
-        return self.duration if self.duration is not None else time.monotonic() - self.started
-
-    def summary(self) -> str:
-        """One line for the conversation marker."""
-        if self.status in ("running", "waiting"):
-            state = "waiting for you" if self.status == "waiting" else "running"
-            return f"{self.title} · {state}"
-        return f"{self.title} · {self.status} · {format_duration(self.elapsed)}"
 
 
 class ActivityLine(Static):
@@ -184,7 +146,7 @@ class ToolEntry(Vertical):
     }
     """
 
-    def __init__(self, state: CallState, *, collapsed: bool = False) -> None:
+    def __init__(self, state: ToolCallRecord, *, collapsed: bool = False) -> None:
         super().__init__(classes="-collapsed" if collapsed else "")
         self.state = state
         self.dirty = True
@@ -246,7 +208,10 @@ class ToolEntry(Vertical):
             try:
                 import json
 
-                arguments = json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+                # Decoded escapes (\\u009b …) are cleaned again after formatting.
+                arguments = clean_text(
+                    json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+                )
                 body: RenderableType = Syntax(
                     arguments, "json", word_wrap=True, background_color="default",
                     theme="monokai" if self.app.current_theme.dark else "default",
@@ -408,11 +373,11 @@ class ToolActivity(VerticalScroll, can_focus=True):
     def entry(self, call_id: str) -> ToolEntry | None:
         return self.calls.get(call_id)
 
-    def state(self, call_id: str) -> CallState | None:
+    def record(self, call_id: str) -> ToolCallRecord | None:
         entry = self.calls.get(call_id)
         return entry.state if entry is not None else None
 
-    def start_call(self, state: CallState, *, collapsed: bool = False) -> ToolEntry:
+    def start_call(self, state: ToolCallRecord, *, collapsed: bool = False) -> ToolEntry:
         """Add an entry for a call (or return the existing one)."""
         existing = self.calls.get(state.call_id)
         if existing is not None:
@@ -430,6 +395,60 @@ class ToolActivity(VerticalScroll, can_focus=True):
         if entry is not None:
             entry.dirty = True
             self._wake()
+
+    def apply(self, event: RunEvent, run_id: str) -> tuple[list[ToolCallRecord], list[str]]:
+        """Take in one run event of the open thread's run ``run_id``.
+
+        Returns the records it started or changed (for the conversation's markers) and
+        image file ids that are new (to be fetched)."""
+        changed: list[ToolCallRecord] = []
+        images: list[str] = []
+        match event:
+            case ToolCallStarted():
+                record = self.record(event.call_id)
+                if record is None:
+                    record = ToolCallRecord.started_by(event, run_id)
+                    self.start_call(record)
+                changed.append(record)
+            case ToolCallDelta() | ToolCallCompleted():
+                record = self.record(event.call_id)
+                if record is None:
+                    if isinstance(event, ToolCallDelta):
+                        return changed, images
+                    record = ToolCallRecord.started_by(event, run_id)
+                    self.start_call(record)
+                images = record.apply(event)
+                if isinstance(event, ToolCallCompleted):
+                    images = list(record.images)
+                changed.append(record)
+            case ActionRequired(calls=calls):
+                for call in calls:
+                    record = self.record(call.call_id)
+                    if record is None:
+                        record = ToolCallRecord.for_call(call, run_id)
+                        self.start_call(record)
+                    else:
+                        record.apply_call(call)
+                    changed.append(record)
+            case RunCompleted(status=status) | RunFailed(status=status):
+                for entry in list(self.calls.values()):
+                    if entry.state.run_id == run_id and entry.state.run_ended(status):
+                        changed.append(entry.state)
+        for record in changed:
+            self.changed(record.call_id)
+        return changed, images
+
+    def restore(self, records: Iterable[ToolCallRecord]) -> list[ToolCallRecord]:
+        """Add calls read back from history (collapsed); returns those that were new."""
+        added = []
+        for record in records:
+            if record.call_id in self.calls:
+                continue
+            self.start_call(record, collapsed=True)
+            added.append(record)
+        if added:
+            self.add("info", f"{len(added)} earlier tool call(s) restored")
+        return added
 
     def _wake(self) -> None:
         if self._timer is not None:
@@ -504,7 +523,3 @@ class ToolActivity(VerticalScroll, can_focus=True):
             return
         paths = entry.image_paths
         self.post_message(self.OpenRequested(self, entry.call_id, paths[0] if paths else None))
-
-    def summary_lines(self) -> list[str]:
-        """One line per tool call, for tests and exports."""
-        return [one_line(e.state.summary(), 200) for e in self.calls.values()]

@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import Static
 
-from tui_assistant.ui.sanitize import clean_text
+from tui_assistant.text import clean_text
 
 __all__ = ["ToolMarker"]
 

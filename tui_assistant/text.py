@@ -1,4 +1,7 @@
-"""Make untrusted text (model, tool and server output) safe to put on the screen.
+"""Text for people: untrusted text made safe for a terminal, one-line titles, times.
+
+The one home for turning text from the model, tools or server into something safe to
+show, for the screen and the command line alike.
 
 Text from the endpoint is shown through Rich ``Text``/``Markdown`` objects, which never
 interpret Rich markup, and is passed through ``clean_text`` first, which removes terminal
@@ -9,6 +12,7 @@ title, or write to the clipboard behind the user's back.
 from __future__ import annotations
 
 import re
+import time
 
 # CSI / OSC / DCS / other ESC sequences, then C0 (except tab and newline), DEL and C1.
 _ESCAPES = re.compile(
@@ -37,9 +41,19 @@ def clean_text(text: str) -> str:
 
 
 def one_line(text: str, limit: int = 80) -> str:
-    """A single clean line of at most ``limit`` characters, for titles and previews."""
+    """A single clean line of at most ``limit`` characters, for titles and previews.
+
+    A cut ends at a word boundary when one is near, and is marked with ``…``."""
     line = " ".join(clean_text(text).split())
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    if len(line) <= limit:
+        return line
+    if limit <= 1:
+        return "…"[:limit]
+    cut = line[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + "…"
 
 
 _MD_NOISE = re.compile(
@@ -60,3 +74,19 @@ def preview(text: str, limit: int = 80) -> str:
         if not in_fence:
             lines.append(_MD_NOISE.sub(lambda m: m.group(1) or "", line))
     return one_line(" ".join(lines), limit)
+
+
+def relative_time(when: float, now: float | None = None) -> str:
+    """``now``, ``5m``, ``3h``, ``2d``, ``4w``, or a date for anything older."""
+    seconds = max(0.0, (now if now is not None else time.time()) - when)
+    if seconds < 60:
+        return "now"
+    for limit, size, unit in (
+        (3600, 60, "m"),
+        (86400, 3600, "h"),
+        (7 * 86400, 86400, "d"),
+        (56 * 86400, 7 * 86400, "w"),
+    ):
+        if seconds < limit:
+            return f"{int(seconds // size)}{unit}"
+    return time.strftime("%Y-%m-%d", time.localtime(when))
