@@ -304,3 +304,12 @@ async def test_code_has_no_capabilities_even_when_the_server_is_root():
     )
     assert result.status == "ok", result.logs
     assert result.logs == "0000000000000000 0000000000000000 1\n"
+
+
+def test_a_home_directory_holding_the_interpreter_is_not_bound(monkeypatch):
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("needs a virtual environment (its directory then plays the home)")
+    monkeypatch.setenv("HOME", sys.prefix)
+    problem = bubblewrap_problem()  # the environment is not bound, so Python is not found
+    assert problem is not None and problem.startswith("bubblewrap does not work here (bwrap: ")
+    assert problem.endswith("No such file or directory)")

@@ -244,7 +244,7 @@ _ETC = (
 )
 
 _probe_lock = threading.Lock()
-_probes: dict[tuple[str | None, str], _Bwrap | str] = {}
+_probes: dict[tuple[str | None, str, tuple[str, ...]], _Bwrap | str] = {}
 
 
 def _python_dirs() -> list[str]:
@@ -264,10 +264,19 @@ def _python_dirs() -> list[str]:
             if candidate not in found:
                 found.append(candidate)
     covered = ("/usr",)
+    homes = {os.path.realpath(os.path.expanduser("~"))}
+    try:
+        import pwd
+
+        homes.add(os.path.realpath(pwd.getpwuid(os.getuid()).pw_dir))
+    except (ImportError, KeyError):  # pragma: no cover - no passwd entry
+        pass
     kept: list[str] = []
     for path in sorted(found, key=len):
         if path == "/" or not os.path.isdir(path):
             continue
+        if any(home == path or home.startswith(path + "/") for home in homes):
+            continue  # never a whole home directory (then Python is not found: no sandbox)
         if any(path == c or path.startswith(c.rstrip("/") + "/") for c in (*covered, *kept)):
             continue
         kept.append(path)
@@ -334,7 +343,7 @@ def _probe(bwrap: _Bwrap) -> str | None:
 def _find_bwrap() -> _Bwrap | str:
     """A bubblewrap set-up that works here, or why there is none (cached per bwrap)."""
     path = shutil.which("bwrap")
-    key = (path, sys.executable)
+    key = (path, sys.executable, tuple(_python_dirs()))
     with _probe_lock:
         if key in _probes:
             return _probes[key]
