@@ -447,6 +447,24 @@ def _kill_group(pid: int) -> None:
         pass
 
 
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Kill the process group and wait for the child, never for its output pipe.
+
+    asyncio reports an exit only once the child's pipes are closed. A process that left
+    the group (possible unsandboxed) may hold the output pipe open: after a grace period
+    the pipe is closed on our side so the exit is seen.
+    """
+    _kill_group(proc.pid)
+    try:
+        await asyncio.wait_for(asyncio.shield(proc.wait()), 2.0)
+    except TimeoutError:
+        transport = getattr(proc, "_transport", None)
+        pipe = transport.get_pipe_transport(1) if transport is not None else None
+        if pipe is not None:
+            pipe.close()
+        await proc.wait()
+
+
 def _snapshot(directory: Path) -> dict[str, tuple[int, int]]:
     return {name: (st.st_size, st.st_mtime_ns) for name, st in _walk(directory)}
 
@@ -548,14 +566,7 @@ async def run_code(
             await asyncio.wait_for(proc.wait(), limits.timeout)
         except TimeoutError:
             timed_out = True
-        _kill_group(proc.pid)  # the code's own children go too
-        try:
-            await asyncio.wait_for(proc.wait(), 2.0)
-        except TimeoutError:
-            # Only unsandboxed: a process that left the group still holds the output
-            # pipe, and asyncio reports the exit only once its pipes are closed.
-            proc._transport.get_pipe_transport(1).close()  # type: ignore[attr-defined]
-            await proc.wait()
+        await _reap(proc)  # the code's own children go too
         try:
             await asyncio.wait_for(reader, 1.0)
         except TimeoutError:  # pragma: no cover - a grandchild left the group
@@ -595,9 +606,8 @@ async def run_code(
         )
     finally:
         if proc is not None and proc.returncode is None:
-            _kill_group(proc.pid)
             try:
-                await asyncio.shield(proc.wait())
+                await asyncio.shield(_reap(proc))
             except BaseException:  # pragma: no cover - cancelled again
                 pass
         shutil.rmtree(workdir, ignore_errors=True)
