@@ -8,7 +8,7 @@ engine streams the same ~4,000-token ``/long`` document through ``Session.send``
 
 * Assistants: the local server (``tui-assistant serve``) in a child process;
 * Responses: the scripted Responses + Conversations server of the tests
-  (``tests/responses_support.py``) in a child process, sending the same tokens as
+  (``tests/support/responses.py``) in a child process, sending the same tokens as
   ``response.output_text.delta`` events with a ``sequence_number`` each.
 
 Cases: as fast as the server sends, and paced at 100 tokens/s. Columns (medians):
@@ -38,15 +38,15 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 from stream import ServerProcess  # noqa: E402
 
 PACED = 1 / 100
-RESPONSES_KEY = "sk-resp-test-secret-7777"  # what tests/responses_support.py accepts
+RESPONSES_KEY = "sk-resp-test-secret-7777"  # what tests/support/responses.py accepts
 
 
 class ResponsesProcess:
-    """``tests/responses_support.py`` serving in a child process."""
+    """``tests/support/responses.py`` serving in a child process."""
 
     def __init__(self, pause: float) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "responses_support.py"), str(pause)],
+            [sys.executable, "-m", "tests.support.responses", str(pause)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             cwd=ROOT,

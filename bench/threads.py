@@ -4,9 +4,9 @@
 
 A store is filled with N saved threads (varied titles, previews and assistants). Then:
 
-* first frame -- a fresh Python process starts the real app (headless, 120x40, the
-  built-in local server profile) and reports when the first frame is composed; the time
-  includes the interpreter's start and every import, as a user waits for them;
+* first frame -- the installed ``tui-assistant`` is launched in a pseudo-terminal
+  (120x40, the built-in local server profile) as ``bench/startup.py`` does, until its
+  first frame is on the terminal;
 * filter -- the app runs in this process; once the whole list is loaded, a query is typed
   into the thread filter one key at a time (and erased again). For each key press the
   time from the key to the first frame drawn after the list was filtered for it is
@@ -16,7 +16,19 @@ A store is filled with N saved threads (varied titles, previews and assistants).
 * store -- listing every saved thread, and a full-text search over cached messages,
   straight on the SQLite store.
 
-Targets (issue 5): first frame under 1 s, filter under 50 ms median. Prints medians.
+* long thread (``--messages 2000``) -- a thread of N messages on the built-in local
+  server (in this process, in memory), all of them in the local cache. The app runs in
+  this process at 120x40 and is connected. ``open`` is the time from choosing the thread
+  to the first frame that shows its newest message (from the cache; the endpoint's copy
+  follows). Then the conversation is scrolled to the top again and again, as a user
+  holding ``Home`` would, until every older page (50 messages each) has loaded from the
+  endpoint; ``page`` is the time from reaching the top to the frame showing the older
+  page, and ``stall`` the longest time the event loop was busy without a break (no frame
+  can be drawn then) while scrolling.
+
+Targets (issue 5): first frame under 1 s, filter under 50 ms median. Issue 12: the long
+thread opens in 200 ms and no frame takes over 50 ms while older messages load.
+Prints medians.
 """
 
 from __future__ import annotations
@@ -164,7 +176,17 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--query", default="kestrel budget 42")
+    parser.add_argument("--messages", type=int, default=2000,
+                        help="messages of the long thread (0 skips that case)")
+    parser.add_argument("--only-long", action="store_true",
+                        help="run only the long-thread case")
+    parser.add_argument("--open-only", action="store_true",
+                        help="long thread: measure opening only (no scrolling up)")
     args = parser.parse_args()
+    global OPEN_ONLY
+    OPEN_ONLY = args.open_only
+    if args.only_long:
+        return long_thread_report(args.messages, args.runs)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         fill(home, args.threads)
@@ -187,6 +209,183 @@ def main() -> int:
           f"max {max(listing) * ms:.1f} ms  (every saved thread, sorted)")
     print(f"store search      median {statistics.median(searching) * ms:6.1f} ms  "
           f"max {max(searching) * ms:.1f} ms  (5,000 cached messages, 50 hits)")
+    if args.messages:
+        return long_thread_report(args.messages, args.runs)
+    return 0
+
+
+# --- a thread with many messages ------------------------------------------------------------
+
+
+OPEN_ONLY = False
+
+
+def _long_thread(base_url: str, count: int) -> str:
+    """A thread of ``count`` messages (user and assistant in turn) on the local server."""
+    import warnings
+
+    import openai
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    client = openai.OpenAI(base_url=base_url, api_key="local", max_retries=0)
+    thread = client.beta.threads.create()
+    for i in range(count):
+        words = " ".join(WORDS[(i * k) % len(WORDS)] for k in range(1, 12))
+        text = (f"Message {i}: {words}." if i % 2 == 0 else
+                f"## Reply {i}\n\nAbout the {words}:\n\n- one {WORDS[i % len(WORDS)]}\n"
+                f"- two\n\n```python\nprint({i})\n```\n")
+        client.beta.threads.messages.create(
+            thread.id, role="user" if i % 2 == 0 else "assistant", content=text)
+    client.close()
+    return thread.id
+
+
+async def long_thread(home: Path, server, thread_id: str, count: int) -> dict[str, object]:
+    os.environ["TUI_ASSISTANT_HOME"] = str(home)
+    from tui_assistant import paths
+    from tui_assistant.backend import connect
+    from tui_assistant.config import Settings, resolve_profile
+    from tui_assistant.engines.base import ThreadMessage  # noqa: F401
+    from tui_assistant.store import CachedMessage, Store
+    from tui_assistant.ui.app import TuiAssistantApp
+    from tui_assistant.ui.screens.main import MainScreen
+    from tui_assistant.ui.widgets.message_view import MessageView
+
+    settings = Settings()
+    profile = resolve_profile(settings, env={})
+    store = Store.open(paths.store_path())
+    endpoint = profile.endpoint_key
+    saved = store.add_thread(endpoint, thread_id, "asst_demo", "A very long thread")
+    from tui_assistant.engines.assistants import AssistantsEngine
+
+    engine = AssistantsEngine(server.base_url, "local")
+    everything = []
+    after = None
+    while True:  # the whole thread into the cache, as if it had been read here before
+        page = await engine.list_messages(thread_id, limit=100, before_id=after)
+        everything = page.messages + everything
+        if not page.has_more or not page.messages:
+            break
+        after = page.messages[0].id
+    await engine.aclose()
+    store.cache_messages(endpoint, thread_id, [
+        CachedMessage(m.id, m.role, m.text, m.created_at) for m in everything])
+    store.set_state(f"last_thread:{endpoint}", "")
+    newest = everything[-1]
+
+    async def to_local_server(profile, settings):
+        return await connect(profile, settings, server=server)
+
+    app = TuiAssistantApp(settings=settings, profile=profile, store=store,
+                          connector=to_local_server)
+    frames: list[float] = []
+    original = app._display
+
+    def display(screen, renderable):
+        if renderable is not None:
+            frames.append(time.perf_counter())
+        original(screen, renderable)
+
+    app._display = display
+    stalls: list[float] = []
+    result: dict[str, object] = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        await asyncio.wait_for(screen.ready.wait(), 60)
+        await pilot.pause(0.3)
+        conversation = screen.conversation
+
+        def newest_shown() -> bool:
+            views = conversation.message_views
+            return bool(views) and views[-1].message_id == newest.id
+
+        started = time.perf_counter()
+        await screen.open_thread(saved)
+        opened_at = time.perf_counter()
+        while not newest_shown() or not frames or frames[-1] < opened_at:
+            await asyncio.sleep(0.001)
+        result["open"] = next(f for f in frames if f >= opened_at) - started
+        # the endpoint's newest page replaces the cached one
+        while not conversation.has_more:
+            await asyncio.sleep(0.01)
+        await pilot.pause(0.3)
+
+        if OPEN_ONLY:
+            store.close()
+            return {**result, "pages": [0.0], "stall": 0.0, "shown": 0}
+        busy = True
+
+        async def watch_loop() -> None:
+            last = time.perf_counter()
+            while busy:
+                await asyncio.sleep(0.001)
+                now = time.perf_counter()
+                stalls.append(now - last)
+                last = now
+
+        watcher = asyncio.create_task(watch_loop())
+        pages: list[float] = []
+        conversation.focus()
+        while conversation.has_more:
+            while conversation.loading_older:  # the page before is still being mounted
+                await asyncio.sleep(0.005)
+            count_before = len(conversation.message_views)
+            reached = time.perf_counter()
+            if conversation.scroll_y <= 0:
+                conversation.request_older()  # already at the top: as Home pressed again
+            conversation.scroll_home(animate=False, immediate=True)
+            while len(conversation.message_views) == count_before:
+                await asyncio.sleep(0.001)
+                if not conversation.has_more and not conversation.loading_older:
+                    break  # the last page was empty
+            if len(conversation.message_views) == count_before:
+                break
+                if time.perf_counter() - reached > 30:
+                    raise RuntimeError(
+                        f"older messages did not load: {count_before} shown, "
+                        f"y={conversation.scroll_y}, loading={conversation.loading_older}")
+            grown = time.perf_counter()
+            while not frames or frames[-1] < grown:
+                await asyncio.sleep(0.001)
+            pages.append(frames[-1] - reached)
+            await pilot.pause(0.05)
+        busy = False
+        await watcher
+        result["pages"] = pages
+        result["stall"] = max(stalls)
+        result["shown"] = len(conversation.query(MessageView))
+    store.close()
+    return result
+
+
+def long_thread_report(count: int, runs: int) -> int:
+    from tui_assistant.server.runtime import start_local_server
+
+    server = start_local_server(None, demo_assistant=True)
+    try:
+        started = time.perf_counter()
+        thread_id = _long_thread(server.base_url, count)
+        made = time.perf_counter() - started
+        results = []
+        for _ in range(max(1, runs)):
+            with tempfile.TemporaryDirectory() as tmp:
+                results.append(asyncio.run(long_thread(Path(tmp), server, thread_id, count)))
+    finally:
+        server.stop()
+    ms = 1000
+    opens = [r["open"] for r in results]
+    pages = [p for r in results for p in r["pages"]]  # type: ignore[union-attr]
+    stalls = [r["stall"] for r in results]
+    print(f"\nlong thread: {count:,} messages ({made:.1f} s to create), {len(results)} runs, "
+          f"{results[0]['shown']} messages shown at the end")
+    print(f"open from cache   median {statistics.median(opens) * ms:6.1f} ms  "
+          f"max {max(opens) * ms:.1f} ms  (target <= 200 ms)")
+    print(f"older page        median {statistics.median(pages) * ms:6.1f} ms  "
+          f"max {max(pages) * ms:.1f} ms  ({len(pages)} pages of 50, top reached to frame)")
+    print(f"longest stall     median {statistics.median(stalls) * ms:6.1f} ms  "
+          f"max {max(stalls) * ms:.1f} ms  (event loop busy while scrolling up; "
+          "target <= 50 ms)")
     return 0
 
 

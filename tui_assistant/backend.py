@@ -10,11 +10,15 @@ what to do.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from tui_assistant import paths
-from tui_assistant.errors import MissingKeyError
+from tui_assistant.errors import AuthError, EndpointUnreachable
 
 if TYPE_CHECKING:
     from tui_assistant.config import LocalModel, Profile, Settings
@@ -27,8 +31,70 @@ LOCAL_HINT = (
     "Offline demo; nothing leaves this machine. Real endpoint: tui-assistant --base-url URL "
     "or --profile NAME"
 )
+NO_KEY = "no-key"
+"""Sent as the key when a profile has none (the SDK needs one to send requests)."""
 LOCAL_API_KEY = "local"
 """The local server accepts any key on loopback; the SDK insists on having one."""
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+CHILD_START_TIMEOUT = 20.0
+
+
+class ChildServer:
+    """The built-in server in a child process (``tui_assistant.server.child``).
+
+    Started before the UI is imported, so its start-up runs on another CPU while the
+    first frame is drawn; ``wait_ready()`` returns its base URL. It stops when ``stop()``
+    closes its stdin, and by itself when this process is gone.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._lock = threading.Lock()
+        self._ready: str | None = None
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tui_assistant.server.child", str(paths.server_db_path()),
+             repr(float(settings.demo_token_delay))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            close_fds=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
+        )
+
+    def wait_ready(self, timeout: float = CHILD_START_TIMEOUT) -> str:
+        """The server's base URL once it serves; ``RuntimeError`` if it cannot start."""
+        with self._lock:
+            if self._ready is not None:
+                return self._ready
+            assert self._process.stdout is not None
+            timer = threading.Timer(timeout, self._process.kill)
+            timer.start()
+            try:
+                line = self._process.stdout.readline().decode("utf-8", "replace").strip()
+            finally:
+                timer.cancel()
+            kind, _, rest = line.partition(" ")
+            if kind != "ready" or not rest:
+                self.stop()
+                raise RuntimeError(f"the local server did not start: {rest or 'no answer'}")
+            self._ready = rest
+            return rest
+
+    def stop(self) -> None:
+        """Stop the server (idempotent)."""
+        process = self._process
+        if process.poll() is None:
+            try:
+                assert process.stdin is not None
+                process.stdin.close()
+                process.wait(5.0)
+            except (OSError, subprocess.TimeoutExpired):
+                process.kill()
+                process.wait()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
 
 
 @dataclass
@@ -38,7 +104,7 @@ class Connection:
     engine: Engine
     label: str
     is_local: bool
-    server: LocalServer | None = field(default=None, repr=False)
+    server: LocalServer | _Stoppable | None = field(default=None, repr=False)
 
     @property
     def kind(self) -> str:
@@ -91,15 +157,24 @@ def local_label(server: LocalServer) -> str:
     return f"built-in server → {host} · {getattr(model, 'model', None) or '?'}"
 
 
+LOCAL_WHERE = "the built-in local server"
+"""How messages name the local server (its port changes at every start)."""
+
+
 def _make_engine(
     kind: str, base_url: str, api_key: str, headers, label: str, assistants=None
 ) -> Engine:
     from tui_assistant.engines import create_engine
 
+    where = LOCAL_WHERE if label == LOCAL_LABEL else None
     return create_engine(
         kind, base_url=base_url, api_key=api_key, headers=headers, label=label,
-        assistants=assistants,
+        assistants=assistants, where=where,
     )
+
+
+def _import_engine() -> None:
+    import tui_assistant.engines.assistants  # noqa: F401
 
 
 def _load_engines(kind: str) -> None:
@@ -110,12 +185,47 @@ def _load_engines(kind: str) -> None:
         import tui_assistant.engines.responses  # noqa: F401
 
 
+class Prestarted:
+    """A connector whose slow part started early: ``prestart`` returns one."""
+
+    def __init__(self, child: ChildServer | None) -> None:
+        self.child = child
+
+    async def __call__(self, profile: Profile, settings: Settings, **options) -> Connection:
+        return await connect(profile, settings, child=self.child, **options)
+
+    def stop(self) -> None:
+        """Stop what was started if no connection took it over (idempotent)."""
+        if self.child is not None:
+            self.child.stop()
+
+
+def prestart(profile: Profile, settings: Settings) -> Prestarted:
+    """Start what the profile needs now (the local server, in a child process) and return
+    the connector that finishes the connection: the app's start-up overlaps with it.
+    Call ``stop()`` once the app has ended."""
+    if not profile.is_local or settings.local_model is not None:
+        return Prestarted(None)  # a real model's key stays in this process
+    try:
+        return Prestarted(ChildServer(settings))
+    except OSError:  # cannot start a process: the server starts in a thread later
+        return Prestarted(None)
+
+
+async def _local_base_url(child: ChildServer) -> str | None:
+    try:
+        return await asyncio.to_thread(child.wait_ready)
+    except RuntimeError:
+        return None
+
+
 async def connect(
     profile: Profile,
     settings: Settings,
     *,
     server: LocalServer | None = None,
     assistants: object | None = None,
+    child: ChildServer | None = None,
 ) -> Connection:
     """Start (or reuse) what the profile needs and return a probed engine.
 
@@ -123,44 +233,65 @@ async def connect(
     (``engines.choose_engine``); the local server always speaks the Assistants API.
     ``assistants`` is the book of local assistants a Responses engine keeps
     (``store.local_assistants(profile.endpoint_key)``; in memory when not given).
+    ``server`` is a running local server to use (not stopped with the connection);
+    ``child`` one started by ``prestart`` (stopped with the connection; when it failed
+    to start, a server is started in a thread instead).
 
     Raises:
-        MissingKeyError: a remote profile has no API key.
+        AuthError: the endpoint refused the key, or wants one and the profile has none.
         EngineError: the endpoint is unreachable, refuses the key, or does not serve
             the Assistants API.
     """
     if profile.is_local:
-        own_server = server is None
-        if server is None:
-            server = await asyncio.to_thread(_start_local, settings)
-        label = local_label(server)
+        running: LocalServer | _Stoppable | None = server
+        base_url = server.base_url if server is not None else None
+        if server is None and child is not None:
+            # the engine's import (the SDK, the slow part) runs while the child starts
+            imported = asyncio.ensure_future(asyncio.to_thread(_import_engine))
+            base_url = await _local_base_url(child)
+            await asyncio.gather(imported, return_exceptions=True)
+            running = child if base_url is not None else None
+        if base_url is None:
+            running = await asyncio.to_thread(_start_local, settings)
+            base_url = running.base_url
+        owned = running if running is not server else None
+        label = local_label(running) if hasattr(running, "app") else LOCAL_LABEL
         try:
             kind = "assistants" if profile.engine == "auto" else profile.engine
             engine = await asyncio.to_thread(
-                _make_engine, kind, server.base_url, LOCAL_API_KEY, {}, label, assistants
+                _make_engine, kind, base_url, LOCAL_API_KEY, {}, label, assistants
             )
             await engine.check()
         except BaseException:
-            if own_server:
-                await asyncio.to_thread(server.stop)
+            if owned is not None:
+                await asyncio.to_thread(owned.stop)
             raise
-        return Connection(engine, label, True, server if own_server else None)
+        return Connection(engine, label, True, owned)
 
     api_key = await asyncio.to_thread(profile.api_key)
-    if not api_key:
-        raise MissingKeyError(
-            f"Profile '{profile.name}' talks to {profile.base_url} but no API key was found: "
-            f"set {profile.api_key_env} (or api_key_env / api_key_command in the profile)."
-        )
     assert profile.base_url is not None
     from tui_assistant.engines import choose_engine
 
     await asyncio.to_thread(_load_engines, profile.engine)
-    engine = await choose_engine(
-        profile.engine,
-        base_url=profile.base_url,
-        api_key=api_key,
-        headers=dict(profile.headers),
-        assistants=assistants,
-    )
+    try:
+        # Without a key a placeholder is sent; many local servers need none.
+        engine = await choose_engine(
+            profile.engine,
+            base_url=profile.base_url,
+            api_key=api_key or NO_KEY,
+            headers=dict(profile.headers),
+            assistants=assistants,
+        )
+    except AuthError as error:
+        if api_key:
+            raise
+        raise AuthError(
+            f"{profile.base_url} needs an API key and none was given: "
+            f"{profile.missing_key_hint()}."
+        ) from error
+    except EndpointUnreachable as error:
+        raise EndpointUnreachable(
+            f"{error.message} Check the address ({profile.base_url}), that the server is "
+            "running, and any proxy or firewall on the way."
+        ) from error
     return Connection(engine, engine.label, False)

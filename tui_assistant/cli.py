@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from tui_assistant import __version__, cli_threads, paths
+from tui_assistant import __version__, cli_mcp, cli_threads, paths
+from tui_assistant.backend import prestart
 from tui_assistant.config import (
     BASE_URL_ENV,
     CODE_INTERPRETER_MODES,
@@ -286,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a commented example config (mode 0600) if none exists",
     )
     config.add_argument(
+        "--check",
+        action="store_true",
+        help="check the keymap and theme: unknown ids or themes, clashing, reserved or "
+        "unusable keys (exit status 1 when there is a problem)",
+    )
+    config.add_argument(
         "--config",
         metavar="PATH",
         type=Path,
@@ -293,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the config file to show or create",
     )
     cli_threads.add_parsers(commands)
+    cli_mcp.add_parser(commands)
     return parser
 
 
@@ -326,9 +334,14 @@ def _run_app(args: argparse.Namespace) -> int:
     profile = profile.with_key()
     store = Store.open(paths.store_path())
     try:
-        from tui_assistant.ui.app import launch
+        # The local server starts in a child process now, while the UI is imported.
+        connector = prestart(profile, settings)
+        try:
+            from tui_assistant.ui.app import launch
 
-        return launch(settings=settings, profile=profile, store=store)
+            return launch(settings=settings, profile=profile, store=store, connector=connector)
+        finally:
+            connector.stop()
     finally:
         store.close()
 
@@ -385,6 +398,8 @@ def _show_config(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
         return 0
     settings = _load(explicit)
+    if args.check:
+        return _check_config(path, settings)
     env = os.environ
     status = "" if settings.source is not None else f"  (not found; '{PROG} config --init')"
     print(f"config file: {path}{status}")
@@ -410,6 +425,20 @@ def _show_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_config(path: Path, settings: Settings) -> int:
+    """``config --check``: the problems the app would show in its start-up notice."""
+    from textual.theme import BUILTIN_THEMES
+
+    from tui_assistant.ui.keymap_check import keymap_problems
+
+    problems = keymap_problems(settings.keymap, settings.theme, BUILTIN_THEMES)
+    for problem in problems:
+        print(f"{path}: {problem}")
+    if not problems:
+        print(f"{path}: keymap and theme are fine")
+    return 1 if problems else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     try:
@@ -422,6 +451,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_server(args)
         if args.command == "config":
             return _show_config(args)
+        if args.command == "mcp":
+            explicit = getattr(args, "config", None)
+            path = explicit.expanduser() if explicit is not None else paths.config_file(
+                create=False
+            )
+            return cli_mcp.run(_load(explicit), path)
         if args.command in cli_threads.COMMANDS:
             return cli_threads.run(args)
         return _run_app(args)

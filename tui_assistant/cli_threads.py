@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui_assistant.errors import ConfigError, EngineError
+from tui_assistant.errors import ConfigError, EngineError, NotFoundError
 
 if TYPE_CHECKING:
     from tui_assistant.config import Profile, Settings
@@ -163,10 +163,16 @@ def _open(args: argparse.Namespace, settings: Settings, profile: Profile) -> int
     profile = profile.with_key()
     store = _open_store()
     try:
-        from tui_assistant.ui.app import launch
+        from tui_assistant.backend import prestart
 
-        return launch(settings=settings, profile=profile, store=store,
-                      open_thread_id=args.thread_id)
+        connector = prestart(profile, settings)
+        try:
+            from tui_assistant.ui.app import launch
+
+            return launch(settings=settings, profile=profile, store=store,
+                          open_thread_id=args.thread_id, connector=connector)
+        finally:
+            connector.stop()
     finally:
         store.close()
 
@@ -196,7 +202,11 @@ def _export(args: argparse.Namespace, settings: Settings, profile: Profile) -> i
     store = _open_store()
     try:
         workspace = Workspace(store, profile, settings)
-        document, reason = asyncio.run(_collect(workspace, args.thread_id))
+        try:
+            document, reason = asyncio.run(_collect(workspace, args.thread_id))
+        except NotFoundError as error:  # an id that is neither saved nor on the endpoint
+            raise NotFoundError(f"{error.message} '{cli.PROG} threads' lists the threads "
+                                "saved here.") from error
     finally:
         store.close()
     if reason:

@@ -46,6 +46,16 @@ The file format (every key optional)::
     assistant_id = "asst_123"
     engine = "auto"               # or "assistants" / "responses"
     headers = { "X-Team" = "blue" }
+    [mcp.servers.github]          # a Model Context Protocol server (tools/mcp.py)
+    command = "github-mcp-server" # stdio: command, args, env ...
+    args = ["stdio"]
+    env = { GITHUB_TOOLSETS = "repos" }
+    env_from = { GITHUB_PERSONAL_ACCESS_TOKEN = "GH_TOKEN" }   # from the environment
+    env_command = { OTHER_TOKEN = "pass show other" }          # printed by a command
+    # url = "http://127.0.0.1:9000/mcp"                        # ... or streamable HTTP
+    trusted = false               # true: calls run without asking
+    tools = ["create_issue"]      # only these of its tools
+    timeout = 60                  # seconds per call
 """
 
 from __future__ import annotations
@@ -62,7 +72,7 @@ from urllib.parse import urlsplit
 
 from tui_assistant import paths
 from tui_assistant.engines import ENGINE_KINDS
-from tui_assistant.errors import ConfigError, MissingKeyError
+from tui_assistant.errors import ConfigError
 
 __all__ = [
     "BASE_URL_ENV",
@@ -70,6 +80,7 @@ __all__ = [
     "ENGINES",
     "KEY_COMMAND_TIMEOUT",
     "LOCAL_PROFILE",
+    "McpServerConfig",
     "Profile",
     "Secret",
     "Settings",
@@ -249,24 +260,90 @@ class Profile:
     def with_key(self, env: Mapping[str, str] = os.environ) -> Profile:
         """A copy holding the key in memory, so a key command runs only once.
 
-        Local profiles are returned as they are. Raises ``MissingKeyError`` when a remote
-        profile has no key.
+        Local profiles, and remote profiles without a key, are returned as they are: many
+        local servers need no key, so a missing key is only reported when the endpoint
+        refuses to answer without one (``missing_key_hint``).
         """
         if self.is_local:
             return self
         key = self.api_key(env)
         if not key:
-            raise MissingKeyError(self._missing_key_message())
+            return self
         return replace(self, secret=Secret(key))
 
-    def _missing_key_message(self) -> str:
-        where = f"profile '{self.name}' ({self.base_url})"
+    def missing_key_hint(self) -> str:
+        """What to do when the endpoint wants a key and the profile has none."""
         hint = f"set {self.api_key_env}" if self.api_key_env else "set api_key_env"
-        return f"no API key for {where}: {hint} or give the profile an api_key_command"
+        return f"{hint} (or give profile '{self.name}' an api_key_command)"
 
 
 LOCAL_PROFILE = Profile(name=LOCAL)
 """The built-in offline server."""
+
+
+MCP_SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,24}$")
+"""A server's name prefixes its tools' names (``NAME__tool``), so it is short and plain."""
+
+
+@dataclass(frozen=True)
+class McpServerConfig:
+    """One ``[mcp.servers.NAME]`` table: how to reach a Model Context Protocol server.
+
+    A stdio server has ``command`` (and ``args``, environment); an HTTP one has ``url``.
+    Environment values may be secrets: they are kept out of ``repr()``, resolved only when
+    the server starts (``resolve_env``) and handed to the server's process, nowhere else.
+    """
+
+    name: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, Secret] = field(default_factory=dict, hash=False, repr=False)
+    """Literal values."""
+    env_from: dict[str, str] = field(default_factory=dict, hash=False)
+    """Variable -> the name of a variable of the app's environment to copy."""
+    env_command: dict[str, str] = field(default_factory=dict, hash=False, repr=False)
+    """Variable -> a command whose first output line is the value."""
+    url: str | None = None
+    trusted: bool = False
+    """Calls run without asking the user first."""
+    tools: tuple[str, ...] | None = None
+    """Only these of the server's tools (all when ``None``)."""
+    timeout: float | None = None
+    """Seconds one call may take (``[tools] timeout`` when ``None``)."""
+
+    @property
+    def target(self) -> str:
+        """What is started or reached, for lists and messages (never a secret)."""
+        if self.url:
+            return _strip_query(self.url)
+        return " ".join([self.command or "", *self.args]).strip()
+
+    def resolve_env(self, env: Mapping[str, str] = os.environ) -> dict[str, str]:
+        """The variables to give the server's process. Raises ``ConfigError`` (naming the
+        variable, never a value) when one cannot be had."""
+        values = {name: secret.reveal() for name, secret in self.env.items()}
+        for name, source in self.env_from.items():
+            value = env.get(source)
+            if value is None:
+                raise ConfigError(
+                    f"MCP server '{self.name}': {name} should come from ${source}, "
+                    "which is not set"
+                )
+            values[name] = value
+        for name, command in self.env_command.items():
+            values[name] = _run_key_command(
+                self.name, command, what=f"env_command {name} of MCP server '{self.name}'"
+            )
+        return values
+
+
+def _strip_query(url: str) -> str:
+    """``url`` without user info, query or fragment (they may carry tokens)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
 
 
 def _default_profiles() -> dict[str, Profile]:
@@ -325,6 +402,8 @@ class Settings:
     """Seconds a local function may run before its call is answered with an error."""
     tool_entry_points: bool = True
     """Whether functions from installed ``tui_assistant.tools`` entry points are loaded."""
+    mcp_servers: tuple[McpServerConfig, ...] = ()
+    """``[mcp.servers.NAME]`` tables, in file order."""
     source: Path | None = None
     """The file these settings were read from; ``None`` when no file exists."""
     local_model: LocalModel | None = None
@@ -389,11 +468,11 @@ def normalize_base_url(url: str) -> str:
 # --- API key command -------------------------------------------------------------------
 
 
-def _run_key_command(profile: str, command: str) -> str:
+def _run_key_command(profile: str, command: str, *, what: str = "") -> str:
     import shlex
     import subprocess
 
-    what = f"api_key_command of profile '{profile}'"
+    what = what or f"api_key_command of profile '{profile}'"
     try:
         argv = shlex.split(command)
     except ValueError as exc:
@@ -501,7 +580,12 @@ class _Reader:
             )
 
 
-_TOP_KEYS = ("default_profile", "theme", "allowed_dir", "keymap", "local", "profiles", "tools")
+_TOP_KEYS = (
+    "default_profile", "theme", "allowed_dir", "keymap", "local", "profiles", "tools", "mcp"
+)
+_MCP_SERVER_KEYS = (
+    "command", "args", "env", "env_from", "env_command", "url", "trusted", "tools", "timeout"
+)
 _TOOLS_KEYS = ("modules", "approval_required", "timeout", "entry_points")
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -541,6 +625,71 @@ def _read_tools(reader: _Reader, value: object) -> dict[str, Any]:
             )
         kwargs["tool_entry_points"] = table["entry_points"]
     return kwargs
+
+
+def _read_mcp(reader: _Reader, value: object) -> tuple[McpServerConfig, ...]:
+    """The ``[mcp]`` table: ``[mcp.servers.NAME]`` tables."""
+    table = reader.table(value, "[mcp]")
+    reader.known_keys(table, ("servers",), "mcp.")
+    servers = []
+    for name, item in reader.table(table.get("servers", {}), "[mcp.servers]").items():
+        where = f"mcp.servers.{name}"
+        if not MCP_SERVER_NAME.match(name):
+            reader.fail(f"{where}: a server name is 1-24 letters, digits, '_' or '-'")
+        server = reader.table(item, f"[{where}]")
+        reader.known_keys(server, _MCP_SERVER_KEYS, f"{where}.")
+        kwargs: dict[str, Any] = {}
+        if "command" in server:
+            kwargs["command"] = reader.string(server["command"], f"{where}.command")
+        if "url" in server:
+            url = reader.string(server["url"], f"{where}.url")
+            scheme = urlsplit(url).scheme
+            if scheme not in ("http", "https") or not urlsplit(url).hostname:
+                reader.fail(f"{where}.url must be an http or https URL")
+            kwargs["url"] = url
+        if ("command" in kwargs) == ("url" in kwargs):
+            reader.fail(f"[{where}] needs either command (stdio) or url (HTTP), not both")
+        if "args" in server:
+            args = server["args"]
+            if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+                reader.fail(f"{where}.args must be an array of strings")
+            kwargs["args"] = tuple(args)
+        for key in ("env", "env_from", "env_command"):
+            if key not in server:
+                continue
+            values = reader.string_table(server[key], f"{where}.{key}")
+            for variable, text in values.items():
+                if not _ENV_NAME.match(variable):
+                    reader.fail(f"{where}.{key}: {variable!r} is not a variable name")
+                if key == "env_from" and not _ENV_NAME.match(text):
+                    reader.fail(f"{where}.env_from.{variable} must name a variable")
+                if key == "env" and _is_sensitive_header(variable):
+                    reader.refuse_if_shared(f"{where}.env.{variable}")
+            if key == "env":
+                kwargs["env"] = {k: Secret(v) for k, v in values.items()}
+            else:
+                kwargs[key] = values
+        if "trusted" in server:
+            if not isinstance(server["trusted"], bool):
+                reader.fail(f"{where}.trusted must be true or false")
+            kwargs["trusted"] = server["trusted"]
+        if "tools" in server:
+            tools = server["tools"]
+            if not isinstance(tools, list) or not all(isinstance(t, str) for t in tools):
+                reader.fail(f"{where}.tools must be an array of tool names")
+            kwargs["tools"] = tuple(tools)
+        if "timeout" in server:
+            seconds = reader.number(server["timeout"], f"{where}.timeout")
+            if not 0 < seconds <= MAX_TOOL_TIMEOUT:
+                reader.fail(
+                    f"{where}.timeout must be more than 0 and at most "
+                    f"{MAX_TOOL_TIMEOUT:g} seconds"
+                )
+            kwargs["timeout"] = seconds
+        servers.append(McpServerConfig(name=name, **kwargs))
+    return tuple(servers)
+
+
 _LOCAL_KEYS = (
     "token_delay",
     "assistant_id",
@@ -688,6 +837,8 @@ def _settings_from_data(data: dict[str, Any], path: Path, readable_by_others: bo
         kwargs["allowed_dir"] = str(Path(allowed).expanduser())
     if "tools" in data:
         kwargs.update(_read_tools(reader, data["tools"]))
+    if "mcp" in data:
+        kwargs["mcp_servers"] = _read_mcp(reader, data["mcp"])
     if "keymap" in data:
         keymap = reader.string_table(data["keymap"], "keymap")
         for binding_id, keys in keymap.items():
@@ -839,6 +990,14 @@ token_delay = 0.02
 # approval_required = ["delete_branch"]               # ask before each call
 # timeout = 30                                        # seconds per call
 # entry_points = true                                 # installed plugins
+
+# Tools from Model Context Protocol servers (see the README, "Tools from MCP servers"):
+# [mcp.servers.files]
+# command = "npx"
+# args = ["-y", "@modelcontextprotocol/server-filesystem", "~/projects"]
+# env_from = { SOME_TOKEN = "MY_TOKEN" }          # copied from your environment
+# trusted = false                                 # ask before each call
+# tools = ["read_file", "list_directory"]         # only these
 
 # One table per endpoint that serves the Assistants API:
 # [profiles.work]

@@ -17,12 +17,16 @@ The JSON format (``"format": "tui-assistant.thread", "version": 1``)::
      "thread": {"id", "title", "endpoint", "assistant_id", "assistant_name", "created_at",
                 "last_used"},
      "usage": {"runs", "prompt_tokens", "completion_tokens", "total_tokens"},
-     "messages": [{"id", "role", "text", "created_at", "run_id", "status"}],
+     "messages": [{"id", "role", "text", "created_at", "run_id", "status",
+                   "annotations": [{"type", "text", "file_id", "file_name",
+                                    "start_index", "end_index"}]}],
      "runs": [{"id", "status", "assistant_id", "created_at", "usage": {...} | null,
                "error": str, "tool_calls": [{"id", "kind", "name", "input", "output",
                                              "images", "status"}]}]}
 
-Times are ISO 8601 in UTC.
+Times are ISO 8601 in UTC. In Markdown, the citation and file marks of a message
+(``【4:0†source】``, ``sandbox:/mnt/data/x.csv``) become numbered footnotes naming the files,
+as in the app; the JSON keeps the text as sent, with its annotations.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from tui_assistant.errors import AppError, NotSupportedError
+from tui_assistant.errors import AppError, EngineError, NotSupportedError
+from tui_assistant.events import Annotation
+from tui_assistant.files import footnote
 from tui_assistant.tool_calls import ToolCallRecord
 
 if TYPE_CHECKING:
@@ -87,6 +93,8 @@ class ExportedMessage:
     created_at: float
     run_id: str | None = None
     status: str = "completed"
+    annotations: tuple[Annotation, ...] = ()
+    """Citations and generated-file references in ``text``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +129,8 @@ class ThreadExport:
     messages: list[ExportedMessage] = field(default_factory=list)
     runs: list[ExportedRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    file_names: dict[str, str] = field(default_factory=dict)
+    """File id -> file name, for the files the messages cite or produced."""
     exported_at: float = field(default_factory=lambda: datetime.now(UTC).timestamp())
 
     def usage(self) -> dict[str, int]:
@@ -180,7 +190,8 @@ async def collect(
     while True:
         page = await engine.list_messages(thread_id, limit=100, before_id=before)
         pages.append([
-            ExportedMessage(m.id, m.role, m.text, m.created_at, m.run_id, m.status)
+            ExportedMessage(m.id, m.role, m.text, m.created_at, m.run_id, m.status,
+                            tuple(m.annotations))
             for m in page.messages
         ])
         count += len(page.messages)
@@ -192,6 +203,13 @@ async def collect(
         before = page.messages[0].id
     for chunk in reversed(pages):
         export.messages.extend(chunk)
+    for file_id in {a.file_id for m in export.messages for a in m.annotations if a.file_id}:
+        try:
+            info = await engine.retrieve_file(file_id)
+        except EngineError:
+            continue  # deleted or not readable: the footnote names the id instead
+        if info.filename:
+            export.file_names[file_id] = info.filename
     if not export.title:
         from tui_assistant.store import title_from_text
 
@@ -323,6 +341,17 @@ def to_json(export: ThreadExport, *, secrets: Sequence[str] = ()) -> str:
                 "created_at": _iso(m.created_at),
                 "run_id": m.run_id,
                 "status": m.status,
+                "annotations": [
+                    {
+                        "type": a.kind,
+                        "text": a.text,
+                        "file_id": a.file_id,
+                        "file_name": export.file_names.get(a.file_id, ""),
+                        "start_index": a.start_index,
+                        "end_index": a.end_index,
+                    }
+                    for a in m.annotations
+                ],
             }
             for m in export.messages
         ],
@@ -476,7 +505,10 @@ def to_markdown(export: ThreadExport, *, secrets: Sequence[str] = ()) -> str:
         when = _when(message.created_at)
         out.append(f"## {heading}" + (f" · {when}" if when else ""))
         out.append("")
-        body = message.text.rstrip()
+        body = message.text
+        if message.annotations:  # citation marks become numbered footnotes
+            body = footnote(body, message.annotations, export.file_names).markdown()
+        body = body.rstrip()
         out.append(body if body else "*(no text)*")
         if message.status and message.status != "completed":
             out += ["", f"*{message.status}*"]

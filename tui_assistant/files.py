@@ -8,6 +8,7 @@
   data directory), so it is downloaded once and can be opened later.
 * ``default_attachment_tools(path)`` picks the tool an attached file is meant for.
 * ``open_externally(path)`` hands a file to the desktop's viewer.
+* ``downloads_dir()`` is where downloads go unless the user says otherwise.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "FileRef",
     "Footnoted",
     "default_attachment_tools",
+    "downloads_dir",
     "footnote",
     "image_path",
     "open_externally",
@@ -152,6 +154,21 @@ def safe_filename(name: str, fallback: str = "file") -> str:
     """``name`` reduced to characters that are safe in a file name on any system."""
     cleaned = _UNSAFE.sub("_", Path(name).name).strip("._")
     return cleaned[:120] or fallback
+
+
+def downloads_dir() -> Path:
+    """The user's downloads folder (platformdirs; ``~/Downloads`` if it cannot say), or
+    ``downloads`` under ``TUI_ASSISTANT_HOME`` when that moves everything of the app.
+    It need not exist yet: a download creates it."""
+    home = os.environ.get(paths.HOME_ENV, "").strip()
+    if home:
+        return Path(home).expanduser().absolute() / "downloads"
+    try:
+        import platformdirs
+
+        return platformdirs.user_downloads_path()
+    except Exception:  # an unusual platform or environment: the conventional place
+        return Path.home() / "Downloads"
 
 
 def image_path(file_id: str, *, create: bool = True) -> Path:

@@ -44,6 +44,9 @@ Contract of ``Session.send(thread_id, assistant_id, text)`` (an async generator)
   same calls (after a 429, a 5xx or a lost connection, for up to ``unreachable_grace``
   seconds, honouring ``Retry-After``); when the run has moved on, the submission got
   through and the session follows the run instead.
+* ``run_tools(assistant_id)``, when given, is awaited before a run is created; tools it
+  returns (not ``None``) are sent as the run's ``tools`` (MCP servers' tools join the
+  assistant's this way). An error it raises ends the turn before anything was sent.
 * ``on_recovery(thread_id, text)``, when given, is told in a sentence each time the
   session recovers from one of these faults (for an activity log).
 * Errors are ``errors.EngineError`` subclasses from the engine (or whatever ``on_action``
@@ -86,12 +89,22 @@ from tui_assistant.events import (
     ToolOutput,
 )
 
-__all__ = ["ActionHandler", "ActiveRun", "RunNoLongerWaiting", "Session", "no_local_functions"]
+__all__ = [
+    "ActionHandler",
+    "ActiveRun",
+    "RunNoLongerWaiting",
+    "RunTools",
+    "Session",
+    "no_local_functions",
+]
 
 logger = logging.getLogger(__name__)
 
 ActionHandler = Callable[[ActionRequired], Awaitable[Sequence[ToolOutput]]]
 """Produces the outputs for a paused run's function calls (one per call)."""
+
+RunTools = Callable[[str], Awaitable[Sequence[dict] | None]]
+"""``assistant_id -> tools``: the tools to send with a new run (``None``: the assistant's)."""
 
 RecoveryNote = Callable[[str, str], None]
 """``(thread_id, sentence)``: told when the session recovers from a fault."""
@@ -190,8 +203,11 @@ class Session:
         unreachable_grace: float = 30.0,
         on_recovery: RecoveryNote | None = None,
         seen_runs: set[str] | None = None,
+        run_tools: RunTools | None = None,
     ) -> None:
         self.engine = engine
+        self.run_tools = run_tools
+        """Asked before each run is created; tools it returns go with the run."""
         self.on_action: ActionHandler = on_action or no_local_functions
         self.on_recovery = on_recovery
         self.cancel_timeout = cancel_timeout
@@ -241,13 +257,18 @@ class Session:
         message; the engine is only told about them when there are some."""
         turn = self._begin(thread_id)
         try:
+            extra: dict = {"attachments": list(attachments)} if attachments else {}
+            if self.run_tools is not None:
+                tools = await self.run_tools(assistant_id)
+                if tools is not None:
+                    extra["tools"] = list(tools)
             turn.request_sent = True
             first = self.engine.run(
                 thread_id,
                 assistant_id,
                 text,
                 additional_instructions=additional_instructions,
-                **({"attachments": list(attachments)} if attachments else {}),
+                **extra,
             )
             first = self._created(turn, first, text)
             async with aclosing(self._drive(turn, first)) as events:

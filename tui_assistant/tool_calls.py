@@ -70,6 +70,8 @@ class ToolCallRecord:
     duration: float | None = None
     """Seconds the call took, once it is over."""
     run_id: str = ""
+    via: str = ""
+    """The MCP server a function call went to (shown with the call)."""
 
     # -- built from events -------------------------------------------------------------
 
@@ -160,7 +162,8 @@ class ToolCallRecord:
     @property
     def title(self) -> str:
         if self.kind == "function":
-            return f"{self.name or 'function'}()"
+            via = f" · MCP {self.via}" if self.via else ""
+            return f"{self.name or 'function'}(){via}"
         return self.kind
 
     @property

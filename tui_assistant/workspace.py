@@ -220,6 +220,16 @@ class Workspace:
         self._known_runs: set[str] = set()
         self._engine: Engine | None = None
         self.session: Session | None = None
+        from tui_assistant.tools.mcp import McpManager
+
+        self.mcp = McpManager(
+            settings.mcp_servers,
+            call_timeout=settings.tool_timeout,
+            approval_required=settings.approval_required,
+        )
+        """Tools from MCP servers (``[mcp.servers.NAME]``). The UI starts them once
+        connected (``mcp.start()``), sets ``mcp.on_notice`` and closes them at the end; their
+        tools join each run's ``tools`` and the runner's registry."""
         if engine is not None:
             self.attach_engine(engine)
 
@@ -237,7 +247,15 @@ class Workspace:
             on_action=self._on_action,
             on_recovery=self._recovery,
             seen_runs=self._known_runs,
+            run_tools=self._run_tools,
         )
+
+    async def _run_tools(self, assistant_id: str) -> list[dict] | None:
+        """A new run's ``tools``: the assistant's own plus the MCP servers' (``None``, the
+        assistant's as they are, while no MCP server has tools)."""
+        if self._engine is None:
+            return None
+        return await self.mcp.run_tools(self._engine, assistant_id)
 
     def _require_engine(self) -> Engine:
         if self._engine is None:
@@ -266,7 +284,7 @@ class Workspace:
 
         thread_id = event.thread_id
         runner = ToolRunner(
-            self.registry,
+            self.mcp.registry_over(self.registry),
             ask=partial(self.ask_human, thread_id) if self.ask_human else None,
             timeout=self.settings.tool_timeout,
             cancel=partial(self._cancel_quietly, thread_id),
@@ -480,6 +498,7 @@ class Workspace:
                     if not call.call_id:
                         continue
                     record = ToolCallRecord.from_step(call, step, run.status)
+                    record.via = self.mcp.server_of(record.name) if record.name else ""
                     calls.append(HistoryCall(record, replies, step.created_at))
                     self.note_images(record.images)
         return calls
@@ -558,8 +577,10 @@ class Workspace:
         saved: list[Path] = []
         failed: list[tuple[FileRef, str]] = []
         used: set[str] = set()
+        await self._learn_names([ref.file_id for ref in files])  # the files' own names
         for ref in files:
-            name = safe_filename(ref.name or ref.file_id, fallback=ref.file_id)
+            name = safe_filename(self.file_names.get(ref.file_id) or ref.name or ref.file_id,
+                                 fallback=ref.file_id)
             stem, dot, suffix = name.rpartition(".")
             candidate, n = name, 1
             while candidate in used or (folder / candidate).exists():
@@ -854,7 +875,7 @@ class Workspace:
                 live.status = status
                 live.usage = usage
                 self.record_run(live.thread_id, live.run_id, status, usage)
-                if status == "incomplete":
+                if status in ("incomplete", "cancelled"):  # F9 writes the reply again
                     self.retryable[live.thread_id] = status
             case RunFailed(status=status):
                 live.status = status

@@ -31,19 +31,21 @@ def create_engine(
     headers: dict[str, str] | None = None,
     label: str | None = None,
     assistants: Any = None,
+    where: str | None = None,
 ) -> Engine:
     """Create the engine for ``kind`` (``assistants`` or ``responses``) at ``base_url``.
 
     ``assistants`` is the book of locally kept assistants (``Store.local_assistants``)
-    the Responses engine uses; the Assistants engine ignores it. Raises ``ConfigError``
-    for an unknown kind (and for ``auto``: use ``choose_engine``). Creating an engine does
-    no I/O; call ``await engine.check()`` to probe the endpoint.
+    the Responses engine uses; the Assistants engine ignores it. ``where`` is how the
+    Assistants engine's error messages name the endpoint (default: its URL). Raises
+    ``ConfigError`` for an unknown kind (and for ``auto``: use ``choose_engine``).
+    Creating an engine does no I/O; call ``await engine.check()`` to probe the endpoint.
     """
     normalized = (kind or "").strip().lower()
     if normalized == "assistants":
         from tui_assistant.engines.assistants import AssistantsEngine
 
-        return AssistantsEngine(base_url, api_key, headers=headers, label=label)
+        return AssistantsEngine(base_url, api_key, headers=headers, label=label, where=where)
     if normalized == "responses":
         from tui_assistant.engines.responses import ResponsesEngine
 

@@ -145,6 +145,56 @@ def _opt_float(value: Any) -> float | None:
     return None if value is None else _float(value)
 
 
+_MS_THRESHOLD = 1e11
+"""Seconds since 1970 stay below this until the year 5138: larger values are milliseconds
+(some servers send them), and larger still microseconds."""
+
+
+def _timestamp(value: Any) -> float:
+    """A wire time in seconds since 1970: seconds, milliseconds, microseconds or an ISO
+    8601 string are accepted (servers differ); anything else is 0."""
+    if isinstance(value, str) and not value.strip().lstrip("-").replace(".", "", 1).isdigit():
+        from datetime import UTC, datetime
+
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return 0.0
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    seconds = _float(value)
+    while abs(seconds) >= _MS_THRESHOLD:
+        seconds /= 1000.0
+    return seconds
+
+
+def _opt_timestamp(value: Any) -> float | None:
+    return None if value is None else _timestamp(value)
+
+
+def _text_value(obj: Any, depth: int = 0) -> str:
+    """The text of a message text block in whatever shape the server sent it: a string,
+    ``{"value": ...}`` (the API's), ``{"text": ...}``, ``{"content": ...}`` or a list of
+    these. Nothing readable gives ``""``; never raises."""
+    if obj is None or isinstance(obj, bool) or depth > 4:
+        return ""
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, int | float):
+        return str(obj)
+    if isinstance(obj, list | tuple):
+        return "".join(_text_value(item, depth + 1) for item in obj)
+    for key in ("value", "text", "content"):
+        found = _text_value(_get(obj, key), depth + 1)
+        if found:
+            return found
+    return ""
+
+
+_TEXT_BLOCKS = ("text", "output_text", "input_text")
+
+
 def _usage(obj: Any) -> ev.Usage | None:
     if obj is None:
         return None
@@ -176,6 +226,15 @@ def _annotation(obj: Any, offset: int) -> ev.Annotation | None:
     )
 
 
+def _blocks(content: Any) -> list[Any]:
+    """A message's content blocks: a bare string or a single block counts as one."""
+    if content is None:
+        return []
+    if isinstance(content, list | tuple):
+        return list(content)
+    return [content] if isinstance(content, str | dict) or _get(content, "type") else []
+
+
 def message_text(content: Any) -> tuple[str, tuple[ev.Annotation, ...]]:
     """The display text of a message's content blocks, and its annotations.
 
@@ -186,13 +245,17 @@ def message_text(content: Any) -> tuple[str, tuple[ev.Annotation, ...]]:
     parts: list[str] = []
     annotations: list[ev.Annotation] = []
     offset = 0
-    for block in content or ():
+    for block in _blocks(content):
         kind = _get(block, "type")
         annotated: Sequence[Any] = ()
-        if kind == "text":
+        if isinstance(block, str):
+            piece = block
+        elif kind in _TEXT_BLOCKS or (kind is None and _get(block, "text") is not None):
             text_obj = _get(block, "text")
-            piece = _str(_get(text_obj, "value", "")) if not isinstance(text_obj, str) else text_obj
-            annotated = _get(text_obj, "annotations", ()) if not isinstance(text_obj, str) else ()
+            if text_obj is None:
+                text_obj = _get(block, "value")
+            piece = _text_value(text_obj)
+            annotated = () if isinstance(text_obj, str) else _get(text_obj, "annotations", ())
         elif kind == "image_file":
             piece = f"[image: {_str(_get(_get(block, 'image_file'), 'file_id', ''))}]"
         elif kind == "image_url":
@@ -203,8 +266,11 @@ def message_text(content: Any) -> tuple[str, tuple[ev.Annotation, ...]]:
             continue
         if parts:
             offset += 2
-        for raw in annotated or ():
-            mapped = _annotation(raw, offset)
+        for raw in annotated if isinstance(annotated, list | tuple) else ():
+            try:
+                mapped = _annotation(raw, offset)
+            except (TypeError, ValueError, AttributeError):  # a malformed annotation
+                mapped = None
             if mapped is not None:
                 annotations.append(mapped)
         parts.append(piece)
@@ -215,7 +281,7 @@ def message_text(content: Any) -> tuple[str, tuple[ev.Annotation, ...]]:
 def message_images(content: Any) -> tuple[str, ...]:
     """The file ids of a message's ``image_file`` content blocks, in order."""
     found = []
-    for block in content or ():
+    for block in _blocks(content):
         if _get(block, "type") == "image_file":
             file_id = _str(_get(_get(block, "image_file"), "file_id", ""))
             if file_id:
@@ -243,8 +309,8 @@ def _run_info(run: Any) -> RunInfo:
         thread_id=_str(_get(run, "thread_id", "")),
         status=_str(_get(run, "status", "")),
         assistant_id=_str(_get(run, "assistant_id", "")),
-        created_at=_float(_get(run, "created_at")),
-        expires_at=_opt_float(_get(run, "expires_at")),
+        created_at=_timestamp(_get(run, "created_at")),
+        expires_at=_opt_timestamp(_get(run, "expires_at")),
         usage=_usage(_get(run, "usage")),
         error_code=_str(_get(last_error, "code", "")),
         error_message=_str(_get(last_error, "message", "")),
@@ -277,14 +343,14 @@ def _step_info(step: Any) -> RunStepInfo:
     ended = None
     for key in ("completed_at", "failed_at", "cancelled_at", "expired_at"):
         if _get(step, key) is not None:
-            ended = _float(_get(step, key))
+            ended = _timestamp(_get(step, key))
             break
     return RunStepInfo(
         id=_str(_get(step, "id", "")),
         run_id=_str(_get(step, "run_id", "")),
         type=_str(_get(step, "type", "")) or _str(_get(details, "type", "")),
         status=_str(_get(step, "status", "")),
-        created_at=_float(_get(step, "created_at")),
+        created_at=_timestamp(_get(step, "created_at")),
         ended_at=ended,
         message_id=_str(_get(_get(details, "message_creation"), "message_id", "")),
         tool_calls=tuple(calls),
@@ -298,7 +364,7 @@ def _file_info(obj: Any) -> FileInfo:
         filename=_str(_get(obj, "filename", "")),
         bytes=int(_get(obj, "bytes", 0) or 0),
         purpose=_str(_get(obj, "purpose", "")),
-        created_at=_float(_get(obj, "created_at")),
+        created_at=_timestamp(_get(obj, "created_at")),
     )
 
 
@@ -573,10 +639,37 @@ class _StreamMapper:
 
     # -- dispatch --------------------------------------------------------------------
 
+    def _map_unnamed(self, data: Any) -> Iterator[ev.RunEvent]:
+        """An event without a standard name (some servers send only ``data:`` lines, or
+        names of their own): what it is comes from the object it carries."""
+        kind = _str(_get(data, "object", ""))
+        status = _str(_get(data, "status", ""))
+        names: list[str] = []
+        if kind == "thread.run":
+            if not self.state.run_id:
+                names.append("thread.run.created")
+            if status:
+                names.append(f"thread.run.{status}")
+        elif kind == "thread.message":
+            names.append("thread.message.created")
+            if status in ("completed", "incomplete"):
+                names.append(f"thread.message.{status}")
+        elif kind == "thread.run.step" and status:
+            names.append("thread.run.step.created" if status == "in_progress"
+                         else f"thread.run.step.{status}")
+        elif kind in ("thread.message.delta", "thread.run.step.delta"):
+            names.append(kind)
+        for name in names:
+            if self.finished is None:
+                yield from self.map({"event": name, "data": data})
+
     def map(self, event: Any) -> Iterator[ev.RunEvent]:  # noqa: C901 - one flat dispatch
         name = _str(_get(event, "event", ""))
         data = _get(event, "data")
         state = self.state
+        if name != "error" and not name.startswith("thread."):
+            yield from self._map_unnamed(data)
+            return
         if name == "error":
             yield self._finish(
                 ev.RunFailed(
@@ -594,8 +687,8 @@ class _StreamMapper:
                 thread_id=state.thread_id,
                 assistant_id=_str(_get(data, "assistant_id", "")),
                 model=_str(_get(data, "model", "")),
-                created_at=_float(_get(data, "created_at")),
-                expires_at=_opt_float(_get(data, "expires_at")),
+                created_at=_timestamp(_get(data, "created_at")),
+                expires_at=_opt_timestamp(_get(data, "expires_at")),
             )
         elif name in _RUN_STATUS_EVENTS:
             state.run_id = state.run_id or _str(_get(data, "id", ""))
@@ -607,7 +700,7 @@ class _StreamMapper:
                     run_id=state.run_id or _str(_get(data, "id", "")),
                     thread_id=state.thread_id or _str(_get(data, "thread_id", "")),
                     calls=_function_calls(data),
-                    expires_at=_opt_float(_get(data, "expires_at")),
+                    expires_at=_opt_timestamp(_get(data, "expires_at")),
                 )
             )
         elif name in _RUN_DONE_EVENTS:
@@ -646,10 +739,12 @@ class _StreamMapper:
             if message_id in state.user_messages or message_id in state.completed_messages:
                 return
             pieces = []
-            for block in _get(_get(data, "delta"), "content", ()) or ():
+            for block in _blocks(_get(_get(data, "delta"), "content", ())):
                 kind = _get(block, "type")
-                if kind == "text":
-                    pieces.append(_str(_get(_get(block, "text"), "value", "")))
+                if isinstance(block, str):
+                    pieces.append(block)
+                elif kind in _TEXT_BLOCKS or (kind is None and _get(block, "text") is not None):
+                    pieces.append(_text_value(_get(block, "text")))
                 elif kind == "refusal":
                     pieces.append(_str(_get(block, "refusal", "")))
             text = "".join(pieces)
@@ -687,6 +782,9 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
+_BETA_HEADERS = {"OpenAI-Beta": "assistants=v2"}
+
+
 def _load_resources(client: openai.AsyncOpenAI) -> None:
     beta = client.beta
     _ = (beta.assistants, beta.threads.messages, beta.threads.runs)
@@ -708,6 +806,7 @@ class AssistantsEngine:
         headers: dict[str, str] | None = None,
         label: str | None = None,
         stream_silence: float = STREAM_SILENCE,
+        where: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
@@ -717,6 +816,8 @@ class AssistantsEngine:
         netloc = f"{host}:{parts.port}" if parts.port else host
         # For messages: the endpoint without credentials a URL might carry.
         self._where = parts._replace(netloc=netloc).geturl() if parts.scheme else self.base_url
+        if where:  # how messages name the endpoint, e.g. not a throwaway local port
+            self._where = where
         self.label = label or netloc
         self._client = openai.AsyncOpenAI(
             base_url=self.base_url,
@@ -738,6 +839,7 @@ class AssistantsEngine:
         self._api_key = api_key or ""
         self._runs: dict[str, _RunState] = {}
         self._loaded = False
+        self._loading: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"AssistantsEngine({self._where!r})"
@@ -748,8 +850,29 @@ class AssistantsEngine:
         ``client.beta`` imports some hundred pydantic models on first access (0.5-1 s); in
         the event loop that would freeze the UI, so it happens in a worker thread."""
         if not self._loaded:
-            await asyncio.to_thread(_load_resources, self._client)
+            self._preload()
+            assert self._loading is not None
+            await asyncio.shield(self._loading)
             self._loaded = True
+
+    @staticmethod
+    def _loop_call_soon(callback: Any) -> None:
+        asyncio.get_running_loop().call_later(0.05, callback)
+
+    def _preload(self) -> None:
+        """Start loading the ``beta`` resources in a thread (once)."""
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(
+                asyncio.to_thread(_load_resources, self._client)
+            )
+
+    async def _get_json(self, client: openai.AsyncOpenAI, path: str, **params: Any) -> Any:
+        """``GET path`` through the SDK's generic request (retries, errors), read as plain
+        JSON: the probe and the assistant list need none of the ``beta`` resources, whose
+        import (~0.5 s) then happens meanwhile (``_preload``)."""
+        return await client.get(
+            path, cast_to=object, options={"params": params, "headers": _BETA_HEADERS}
+        )
 
     # -- errors ----------------------------------------------------------------------
 
@@ -831,9 +954,8 @@ class AssistantsEngine:
 
     async def check(self) -> None:
         """Probe ``GET /assistants?limit=1`` once (no retries, short timeout)."""
-        await self._ready()
         with self._errors(collection="/assistants"):
-            page = await self._probe.beta.assistants.list(limit=1)
+            page = await self._get_json(self._probe, "/assistants", limit=1)
         if not isinstance(_get(page, "data", None), list):
             raise NotServedError(
                 "This endpoint does not serve the Assistants API (no assistant list on "
@@ -841,18 +963,29 @@ class AssistantsEngine:
             )
 
     async def list_assistants(self, limit: int = 100) -> list[AssistantInfo]:
-        await self._ready()
         found: list[AssistantInfo] = []
         if limit <= 0:
             return found
+        # Once the assistants are known the UI is ready: the beta resources load then.
+        self._loop_call_soon(self._preload)
+        params: dict[str, Any] = {"limit": min(limit, 100), "order": "desc"}
         with self._errors(collection="/assistants"):
-            async for assistant in self._client.beta.assistants.list(
-                limit=min(limit, 100), order="desc"
-            ):
-                found.append(_assistant_info(assistant))
-                if len(found) >= limit:
-                    break
-        return found
+            while True:
+                page = await self._get_json(self._client, "/assistants", **params)
+                data = _get(page, "data", None)
+                if not isinstance(data, list):
+                    raise NotServedError(
+                        "This endpoint does not serve the Assistants API (no assistant list "
+                        "on /assistants). Point the profile at an Assistants-compatible server."
+                    )
+                for assistant in data:
+                    found.append(_assistant_info(assistant))
+                    if len(found) >= limit:
+                        return found
+                last = _str(_get(data[-1], "id", "")) if data else ""
+                if not _get(page, "has_more", False) or not last:
+                    return found
+                params["after"] = last
 
     async def retrieve_assistant(self, assistant_id: str) -> AssistantInfo:
         await self._ready()
@@ -900,7 +1033,7 @@ class AssistantsEngine:
                     id=_str(_get(message, "id", "")),
                     role=_str(_get(message, "role", "")) or "assistant",
                     text=text,
-                    created_at=_float(_get(message, "created_at")),
+                    created_at=_timestamp(_get(message, "created_at")),
                     run_id=_get(message, "run_id") or None,
                     status=_str(_get(message, "status", "")) or "completed",
                     annotations=annotations,
@@ -933,8 +1066,11 @@ class AssistantsEngine:
         or ends."""
         mapper = _StreamMapper(state)
         broken: StreamInterrupted | None = None
+        events = 0
         try:
-            while mapper.finished is None:
+            if not getattr(stream, "is_event_stream", True):
+                broken = await self._not_streamed(stream, state)
+            while broken is None and mapper.finished is None:
                 try:
                     raw = await anext(stream)
                 except StopAsyncIteration:
@@ -970,16 +1106,39 @@ class AssistantsEngine:
                         run_id=state.run_id,
                     )
                     break
+                events += 1
                 for event in mapper.map(raw):
                     yield event
         finally:
             self._remember(state, mapper.finished)
             await stream.close()
         if mapper.finished is None:
+            if broken is None and not state.run_id:
+                said = "no events at all" if events == 0 else "no events this client knows"
+                broken = StreamInterrupted(
+                    f"{self._where} answered the streamed run request with {said}.",
+                    run_id=state.run_id,
+                )
             raise broken or StreamInterrupted(
                 f"The stream from {self._where} ended before the run finished.",
                 run_id=state.run_id,
             )
+
+    async def _not_streamed(self, stream: Any, state: _RunState) -> StreamInterrupted:
+        """The server answered a streamed run request with a plain JSON body: the run is
+        followed by polling, from the run object when the body is one."""
+        try:
+            body = await stream.read_json()
+        except Exception:  # noqa: BLE001 - whatever it was, it was not a stream
+            body = None
+        if _get(body, "object") == "thread.run" and _get(body, "id"):
+            state.run_id = state.run_id or _str(_get(body, "id", ""))
+            state.thread_id = state.thread_id or _str(_get(body, "thread_id", ""))
+        return StreamInterrupted(
+            f"{self._where} answered the streamed run request without streaming; following "
+            "the run by polling.",
+            run_id=state.run_id,
+        )
 
     async def run(
         self,
@@ -989,11 +1148,14 @@ class AssistantsEngine:
         *,
         additional_instructions: str | None = None,
         attachments: Sequence[dict] = (),
+        tools: Sequence[dict] | None = None,
     ) -> AsyncIterator[ev.RunEvent]:
         await self._ready()
         extra: dict[str, Any] = {}
         if additional_instructions:
             extra["additional_instructions"] = additional_instructions
+        if tools is not None:  # the run's tools replace the assistant's for this run
+            extra["tools"] = [dict(t) for t in tools]
         message: dict[str, Any] = {"role": "user", "content": text}
         if attachments:
             message["attachments"] = [dict(a) for a in attachments]
@@ -1153,7 +1315,7 @@ class AssistantsEngine:
         metadata = _get(thread, "metadata", None) or {}
         return ThreadInfo(
             id=_str(_get(thread, "id", "")) or thread_id,
-            created_at=_float(_get(thread, "created_at")),
+            created_at=_timestamp(_get(thread, "created_at")),
             metadata={str(k): str(v) for k, v in dict(metadata).items()},
         )
 

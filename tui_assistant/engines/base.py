@@ -199,10 +199,13 @@ class Engine(Protocol):
         *,
         additional_instructions: str | None = None,
         attachments: Sequence[dict] = (),
+        tools: Sequence[dict] | None = None,
     ) -> AsyncIterator[RunEvent]:
         """Add the user's message and start a run in one request, streaming its events.
 
         ``attachments`` go with the message: ``{"file_id": ..., "tools": [{"type": ...}]}``.
+        ``tools``, when given, are the run's tools: they replace the assistant's for this
+        run only (the caller includes the assistant's own tools it wants to keep).
         With no ``text`` and no attachments no message is added: the run answers the
         thread as it is (retrying a run that failed). Run creation is never retried.
         Raises ``ActiveRunError`` when the thread already has an active run, and

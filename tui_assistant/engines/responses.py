@@ -759,6 +759,9 @@ class ResponsesEngine:
         self._api_key = api_key or ""
         self._max_resumes = max_resumes
         self._chains: dict[str, _Chain] = {}
+        self._run_tools: dict[str, tuple[dict, ...]] = {}
+        """Thread id -> the tools its latest run was given (``run(tools=...)``), which the
+        responses that continue the run get too."""
         self._by_response: dict[str, str] = {}
         self._latest: dict[str, str] = {}
         self._item_runs: dict[str, str] = {}
@@ -1174,8 +1177,14 @@ class ResponsesEngine:
         *,
         additional_instructions: str | None = None,
         attachments: Sequence[dict] = (),
+        tools: Sequence[dict] | None = None,
     ) -> AsyncIterator[ev.RunEvent]:
         settings = self._assistant(assistant_id)
+        if tools is not None:  # this run's tools (the assistant's own and MCP servers')
+            self._run_tools[thread_id] = tuple(dict(t) for t in tools)
+            settings = replace(settings, tools=self._run_tools[thread_id])
+        else:
+            self._run_tools.pop(thread_id, None)
         await self._answer_dangling(thread_id)
         content: list[dict[str, Any]] = [{"type": "input_text", "text": text}] if text else []
         await self._attach(thread_id, attachments)
@@ -1202,6 +1211,8 @@ class ResponsesEngine:
         chain = await self._chain(thread_id, run_id)
         settings = self._assistant(chain.assistant_id)
         calls = chain.pending or await self._pending_calls(chain)
+        if thread_id in self._run_tools:
+            settings = replace(settings, tools=self._run_tools[thread_id])
         body = self._request(settings, thread_id, None)
         body["input"] = [
             {"type": "function_call_output", "call_id": o.call_id, "output": o.output}

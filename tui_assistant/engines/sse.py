@@ -50,6 +50,17 @@ class RawEventStream:
         response = await manager.__aenter__()
         return cls(manager, response)
 
+    @property
+    def is_event_stream(self) -> bool:
+        """Whether the answer is a stream of events (not a JSON body, which some servers
+        send for a streamed request)."""
+        kind = self._response.headers.get("content-type", "").lower()
+        return "json" not in kind or "event-stream" in kind
+
+    async def read_json(self) -> Any:
+        """The whole body as JSON (for an answer that is not an event stream)."""
+        return json.loads(await self._response.aread())
+
     def __aiter__(self) -> RawEventStream:
         return self
 

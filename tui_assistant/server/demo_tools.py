@@ -40,7 +40,9 @@ Code interpreter: a fenced ```` ```python ```` block
 
 File search: a question
     When the user's message (without code blocks and ``/call`` lines) ends with ``?``
-    and the run has files to search, a ``file_search`` tool call searches them. The
+    and the run has files to search and the ``file_search`` tool (the assistant's or the
+    run's: a file attached for it does not switch it on), a ``file_search`` tool call
+    searches them (without the tool the reply says so). The
     files searched are those attached to any message of the thread with a
     ``file_search`` tool, and, as a local extension instead of vector stores, the files
     listed in ``tool_resources.file_search.file_ids`` of the assistant and the thread
@@ -189,7 +191,10 @@ def code_section(calls: list[CodeInterpreterCall]) -> list[ReplyPart]:
             parts.append(" It printed nothing.\n\n")
         if call.images:
             count = len(call.images)
-            parts.append(f"It drew {count} image{'s' if count > 1 else ''}, shown above.\n\n")
+            # The images are content blocks of this reply; clients show them after the
+            # text (the app does), so the text does not say where they are.
+            parts.append(f"It drew {count} image{'s' if count > 1 else ''}, attached to this "
+                         "reply.\n\n")
         for name, file_id in call.files:
             parts.append(f"It wrote `{name}`: ")
             parts.append(Annotated(f"sandbox:/mnt/data/{name}", "file_path", file_id))
@@ -251,6 +256,21 @@ CODE_NOT_ENABLED = (
 )
 
 
+SEARCH_NOT_ENABLED = (
+    "\n> Your question has files attached for `file_search`, but this assistant has file "
+    "search turned off, so I did not search them. Turn it on for the assistant (F5, then e) "
+    "to search them.\n"
+)
+
+
+def _search_enabled(context: RunContext) -> bool:
+    """File search runs only when the run's tools include it: attaching a file for it
+    does not switch on a tool the assistant has turned off."""
+    return context.tool_enabled("file_search") and any(
+        tool.get("type") == "file_search" for tool in context.tools
+    )
+
+
 def _calls_allowed(context: RunContext) -> bool:
     choice = context.tool_choice
     if choice == "none":
@@ -282,11 +302,8 @@ async def demo_respond(context: RunContext, token_delay: float = 0.0) -> AsyncIt
             yield call
             code_calls.append(call)
     search = None
-    if (
-        triggers.question
-        and context.tool_enabled("file_search")
-        and context.files_for("file_search")
-    ):
+    searchable = bool(triggers.question and context.files_for("file_search"))
+    if searchable and _search_enabled(context):
         search = FileSearchCall(triggers.question)
         yield search
     parts = tools_reply(results=context.tool_results, code=code_calls, search=search)
@@ -294,6 +311,8 @@ async def demo_respond(context: RunContext, token_delay: float = 0.0) -> AsyncIt
         reply = demo_reply(text)
         if triggers.code:
             reply += CODE_NOT_ENABLED
+        if searchable and context.tool_choice != "none":
+            reply += SEARCH_NOT_ENABLED
         parts = [reply]
     for part in parts:
         if isinstance(part, str):

@@ -20,6 +20,7 @@ from tui_assistant.tools.runner import (
     CallResult,
     HumanAnswer,
     HumanRequest,
+    ToolOutputWithImages,
     ToolRunner,
     error_output,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "HumanRequest",
     "LocalFunction",
     "PluginProblem",
+    "ToolOutputWithImages",
     "ToolRegistry",
     "ToolRunner",
     "build_registry",

@@ -47,6 +47,7 @@ __all__ = [
     "CallResult",
     "HumanAnswer",
     "HumanRequest",
+    "ToolOutputWithImages",
     "ToolRunner",
     "error_output",
 ]
@@ -109,6 +110,16 @@ class HumanAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolOutputWithImages:
+    """What a function may return to show images beside its text output: ``text`` is
+    submitted; ``images`` are ids of images saved with ``files.image_path`` (shown in the
+    tool pane like code-interpreter images)."""
+
+    text: str
+    images: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class CallResult:
     """What was submitted for one call, and how it came about (for the activity pane)."""
 
@@ -116,6 +127,8 @@ class CallResult:
     output: str
     outcome: Outcome
     duration: float = 0.0
+    images: tuple[str, ...] = ()
+    """Images the function returned (ids for ``files.image_path``)."""
 
 
 Ask = Callable[[HumanRequest], Awaitable[HumanAnswer]]
@@ -237,8 +250,15 @@ class ToolRunner:
 
     # -- one call ----------------------------------------------------------------------
 
-    def _done(self, call: FunctionCall, output: str, outcome: Outcome, since: float) -> CallResult:
-        result = CallResult(call, _as_output(output), outcome, time.monotonic() - since)
+    def _done(
+        self,
+        call: FunctionCall,
+        output: str,
+        outcome: Outcome,
+        since: float,
+        images: tuple[str, ...] = (),
+    ) -> CallResult:
+        result = CallResult(call, _as_output(output), outcome, time.monotonic() - since, images)
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
@@ -290,6 +310,8 @@ class ToolRunner:
                 "error",
                 started,
             )
+        if isinstance(value, ToolOutputWithImages):
+            return self._done(call, value.text, "ok", started, value.images)
         return self._done(call, _as_output(value), "ok", started)
 
     # -- asking the user -----------------------------------------------------------------

@@ -7,35 +7,58 @@ screen; it keeps the theme, the keymap, help and the error net for workers.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import functools
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import ClassVar
 
-from textual.app import App
+from textual import events
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
+from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
-from tui_assistant.backend import Connection, connect
+from tui_assistant.backend import Connection, Prestarted, connect
 from tui_assistant.config import Profile, Settings
 from tui_assistant.errors import AppError
 from tui_assistant.store import Store
 from tui_assistant.text import clean_text
-from tui_assistant.ui.keys import restore_alt_digits
+from tui_assistant.tools.mcp import McpNotice
+from tui_assistant.ui.keys import restore_alt_digits, use_paste_safe_parser
 from tui_assistant.ui.screens.help import HelpScreen, key_rows
 from tui_assistant.ui.screens.main import MainScreen
+from tui_assistant.ui.widgets.tool_activity import ToolActivity
 from tui_assistant.workspace import Workspace
 
 Connector = Callable[[Profile, Settings], Awaitable[Connection]]
+
+DIALOG_ACTIONS = frozenset({
+    "rename_thread", "delete_thread", "export_thread", "goto_thread", "open_thread_id",
+    "search_messages", "pick_assistant", "manage_assistants", "create_assistant",
+    "attach_file", "download_files", "help", "command_palette",
+})
+"""Actions that open a dialog, often a moment later (from a worker)."""
+TYPE_AHEAD_WAIT = 1.0
+"""Keys typed after a dialog key wait at most this long for the dialog to open."""
 
 
 class TuiAssistantApp(App[int]):
     """A keyboard-first client for assistant conversations."""
 
     TITLE = "tui-assistant"
-    CSS_PATH = ["screens/modals.tcss", "screens/library.tcss"]
+    # main.tcss too: Textual loads a screen's CSS_PATH when the screen is pushed or its
+    # mode starts, not for the screen get_default_screen() returns.
+    CSS_PATH = ["screens/main.tcss", "screens/modals.tcss", "screens/library.tcss"]
+    # Every screen gets -narrow below 120 columns and -short below 30 rows: the main
+    # screen keeps the conversation wide (main.tcss), modals keep their buttons in view.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (30, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", tooltip="Quit tui-assistant", priority=True,
                 id="app.quit"),
@@ -54,20 +77,84 @@ class TuiAssistantApp(App[int]):
     ) -> None:
         super().__init__()
         restore_alt_digits()
+        use_paste_safe_parser()
         self.settings = settings
         self.profile = profile
         self.store = store
-        if connector is connect:  # a Responses engine keeps its assistants in the store
-            connector = partial(connect, assistants=store.local_assistants(profile.endpoint_key))
-        self.connector = connector
+        if connector is connect or isinstance(connector, Prestarted):
+            # a Responses engine keeps its assistants in the store
+            connector = partial(connector, assistants=store.local_assistants(profile.endpoint_key))
+        self._first_frame = asyncio.Event()
+        self.connector: Connector = functools.partial(self._connect_after_first_frame, connector)
+        """Connects once the first frame is out: the SDK's import would slow it down."""
         self.open_thread_id = open_thread_id
         """A thread to adopt and open once connected (``tui-assistant open ID``)."""
+        self._type_ahead: deque[events.Event] | None = None
+        """Keys and pastes typed while a dialog is opening; they go to the dialog."""
         self.workspace = Workspace(store, profile, settings)
+        self.workspace.mcp.on_notice = self._mcp_notice
 
     def get_default_screen(self) -> Screen:
-        return MainScreen(self.workspace, self.connector, open_thread_id=self.open_thread_id)
+        return MainScreen(self.workspace, self._starting_mcp(self.connector),
+                          open_thread_id=self.open_thread_id)
+
+    # -- MCP servers -------------------------------------------------------------------
+
+    def _starting_mcp(self, connector: Connector) -> Connector:
+        """``connector``, then the MCP servers start in the background (the first frame
+        never waits for them)."""
+
+        async def connect_then_start(profile: Profile, settings: Settings) -> Connection:
+            connection = await connector(profile, settings)
+            self.workspace.mcp.start()
+            return connection
+
+        return connect_then_start
+
+    def _mcp_notice(self, notice: McpNotice) -> None:
+        """A server is ready (a line in the tool pane) or failed (also a notification,
+        with the tail of its stderr)."""
+        for screen in self.screen_stack:
+            for pane in screen.query(ToolActivity):
+                pane.add(notice.level, notice.text.splitlines()[0])
+        if notice.level != "ok":
+            self.notify(
+                notice.text,
+                title=f"MCP server {notice.server}",
+                severity="error" if notice.level == "error" else "warning",
+                timeout=20,
+            )
+
+    def restart_mcp_server(self, name: str) -> None:
+        """Restart one MCP server (from the palette), in a worker."""
+
+        async def restart() -> None:
+            self.notify(f"Restarting MCP server '{name}'…")
+            await self.workspace.mcp.restart(name)
+
+        self.run_worker(restart(), group=f"mcp-{name}", exclusive=True, exit_on_error=False,
+                        description=f"Restarting MCP server {name}")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for server in self.workspace.mcp.servers.values():
+            yield SystemCommand(
+                f"Restart MCP server {server.name}",
+                f"{server.status} · {server.config.target}",
+                partial(self.restart_mcp_server, server.name),
+            )
+
+    async def on_unmount(self) -> None:
+        await self.workspace.mcp.aclose()
+
+    async def _connect_after_first_frame(
+        self, connector: Connector, profile: Profile, settings: Settings
+    ) -> Connection:
+        await self._first_frame.wait()
+        return await connector(profile, settings)
 
     def on_mount(self) -> None:
+        self.call_after_refresh(self._first_frame.set)
         # The config's theme wins; otherwise the one last chosen from the palette.
         for theme in (self.settings.theme, self.store.get_state("theme")):
             if theme and theme in self.available_themes:
@@ -76,6 +163,99 @@ class TuiAssistantApp(App[int]):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
+        if self.settings.keymap or self.settings.theme:
+            self._report_keymap_problems()
+
+    def _report_keymap_problems(self) -> None:
+        """Unknown ids and themes, clashing or unusable keys: one notice (see keymap_check)."""
+        from tui_assistant.ui.keymap_check import keymap_problems
+
+        problems = keymap_problems(
+            self.settings.keymap, self.settings.theme, self.available_themes
+        )
+        if problems:
+            self.notify("\n".join(problems), title="config.toml: keymap and theme",
+                        severity="warning", timeout=30)
+
+    # -- typing ahead of a dialog --------------------------------------------------------
+    #
+    # A key like F2 starts an action that opens its dialog a moment later (a worker pushes
+    # it; its input gets the focus once mounted). Keys typed meanwhile used to reach the
+    # composer, so "F2, new name, Enter" sent the name as a message. Now keys and pastes
+    # that follow a dialog key wait until the dialog has the focus (or the action ended
+    # without one, or TYPE_AHEAD_WAIT passed) and are then delivered in order.
+
+    async def on_event(self, event: events.Event) -> None:
+        # Only input as it arrives: a key the focused widget did not handle comes back
+        # here on its way up (forwarded), and that one Textual handles as before.
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
+            if self._type_ahead is not None:
+                self._type_ahead.append(event)
+            else:
+                await self._deliver(event, deque())
+            return
+        await super().on_event(event)
+
+    async def _deliver(self, event: events.Event, after: deque[events.Event]) -> bool:
+        """Handle typed input; if it opens a dialog, hold ``after`` and what follows."""
+        opens = isinstance(event, events.Key) and self._opens_dialog(event.key)
+        screen, workers = self.screen, set(self.workers)
+        await super().on_event(event)
+        if opens:
+            self._hold_typing(screen, workers, after)
+        return opens
+
+    def _opens_dialog(self, key: str) -> bool:
+        focused = self.focused
+        if len(key) == 1 and isinstance(focused, (Input, TextArea)):
+            return False  # typing text (the common case): no binding to look up
+        try:
+            active = self.screen.active_bindings.get(key)
+        except Exception:  # no screen yet
+            return False
+        if active is None or not active.enabled:
+            return False
+        action = active.binding.action.split("(")[0].rpartition(".")[2]
+        return action in DIALOG_ACTIONS
+
+    def _focus_chain_idle(self) -> bool:
+        focused = self.focused
+        nodes = list(focused.ancestors_with_self) if focused is not None else [self.screen]
+        return all(node._message_queue.empty() for node in nodes if node is not self)
+
+    def _hold_typing(self, screen: Screen, workers: set, held: deque[events.Event]) -> None:
+        self._type_ahead = held
+        started = time.monotonic()
+        released = False
+
+        async def check() -> None:
+            nonlocal released
+            if not released:
+                # The binding runs once the key has passed the focused widget, and its
+                # worker may start later still: look for workers new since the key.
+                current, focused = self.screen, self.focused
+                waited = time.monotonic() - started
+                opened = (current is not screen and focused is not None
+                          and focused.screen is current)
+                new = [w for w in self.workers if w not in workers]
+                ended = current is screen and (
+                    all(w.is_finished for w in new) if new else waited > TYPE_AHEAD_WAIT / 4
+                )
+                released = opened or ended or waited > TYPE_AHEAD_WAIT
+                if not released:
+                    return
+            # One held event at a time, once the last has been handled all the way up
+            # (a key's binding runs as it bubbles), so ctrl+u still comes before the text.
+            if not self._focus_chain_idle():
+                return
+            if not held:
+                timer.stop()
+                self._type_ahead = None
+                return
+            if await self._deliver(held.popleft(), held):
+                timer.stop()  # it opens a dialog again: a new hold took over the rest
+
+        timer = self.set_interval(0.02, check)
 
     def notify(
         self,
@@ -122,14 +302,20 @@ class TuiAssistantApp(App[int]):
 
 
 def launch(
-    *, settings: Settings, profile: Profile, store: Store, open_thread_id: str | None = None
+    *,
+    settings: Settings,
+    profile: Profile,
+    store: Store,
+    open_thread_id: str | None = None,
+    connector: Connector = connect,
 ) -> int:
     """Run the app until the user quits; the CLI's entry point."""
     from tui_assistant.ui.widgets.image_preview import prepare_inline_images
 
     prepare_inline_images()  # asks the terminal about images before Textual takes it over
     app = TuiAssistantApp(
-        settings=settings, profile=profile, store=store, open_thread_id=open_thread_id
+        settings=settings, profile=profile, store=store, open_thread_id=open_thread_id,
+        connector=connector,
     )
     try:
         app.run()

@@ -24,7 +24,8 @@ class ConfirmDialog(ModalScreen[bool]):
 
     | Key | Action |
     | --- | --- |
-    | enter | press the focused button (the confirm button at first) |
+    | enter | press the focused button (Cancel at first when the action destroys something) |
+    | tab | move between the buttons |
     | escape | cancel |
     """
 
@@ -46,13 +47,17 @@ class ConfirmDialog(ModalScreen[bool]):
             yield Label(Text(clean_text(self.title_text)), id="title")
             if self.detail:
                 yield Label(Text(clean_text(self.detail)), id="detail")
+            if self.danger:
+                yield Label(Text(f"Tab, then Enter: {clean_text(self.confirm_label)} · "
+                                 "Enter or Escape: cancel"), id="keys")
             with Horizontal(id="buttons"):
                 yield Button(self.confirm_label, id="confirm",
                              variant="error" if self.danger else "primary")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#confirm", Button).focus()
+        # Enter alone never confirms what cannot be undone: Cancel has the focus.
+        self.query_one("#cancel" if self.danger else "#confirm", Button).focus()
 
     @on(Button.Pressed, "#confirm")
     def confirmed(self) -> None:

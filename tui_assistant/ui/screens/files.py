@@ -22,7 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, SelectionList
 from textual.widgets.selection_list import Selection
 
-from tui_assistant.files import FileRef, default_attachment_tools
+from tui_assistant.files import FileRef, default_attachment_tools, downloads_dir
 from tui_assistant.text import clean_text
 
 __all__ = [
@@ -61,8 +61,8 @@ class DownloadRequest:
 
 
 def default_download_dir() -> Path:
-    downloads = Path.home() / "Downloads"
-    return downloads if downloads.is_dir() else Path.cwd()
+    """The user's downloads folder, never the directory the app was started in."""
+    return downloads_dir()
 
 
 class AttachFileScreen(ModalScreen[PendingAttachment | None]):

@@ -26,6 +26,9 @@ OWN_PACKAGE = "tui_assistant."
 FORBIDDEN_PRIMARY_KEYS = frozenset({"ctrl+m", "ctrl+i", "ctrl+j", "ctrl+left_square_bracket"})
 """Keys a terminal cannot tell apart from enter, tab, newline and escape."""
 
+HELP_EXAMPLE = '"thread.rename" = "f3"'
+"""The remapping F1 suggests: a key no binding uses (a test keeps it so)."""
+
 HELP_GROUPS = {
     "app": "Everywhere",
     "thread": "Threads",
@@ -57,6 +60,8 @@ class KeyRow:
     keys: tuple[str, ...]
     description: str
     tooltip: str
+    action: str = ""
+    """The binding's action, without a ``screen.``/``app.`` namespace."""
 
 
 def _bindings(cls: type) -> list[Binding]:
@@ -104,6 +109,7 @@ def key_rows(app: App, screen: Screen) -> list[KeyRow]:
                     keys=tuple(k.strip() for k in keys.split(",") if k.strip()),
                     description=binding.description,
                     tooltip=binding.tooltip,
+                    action=binding.action.removeprefix("screen.").removeprefix("app."),
                 )
             )
     return rows
@@ -141,9 +147,10 @@ class HelpScreen(ModalScreen[None]):
             yield Label("Keys", id="title")
             with VerticalScroll(id="keys-scroll"):
                 yield Static(self._table(), id="keys-table")
-            yield Label(
-                "Remap a key in config.toml: [keymap] \"thread.rename\" = \"f9\". "
-                "Ctrl+P opens the command palette (themes: \"Theme\").",
+            yield Label(  # Text: "[keymap]" is not markup
+                Text(f"Remap a key in config.toml: [keymap] {HELP_EXAMPLE}. "
+                     "`tui-assistant config --check` finds unknown ids and clashing keys. "
+                     "Ctrl+P opens the command palette (themes: \"Theme\")."),
                 id="detail",
             )
 

@@ -73,6 +73,8 @@ if TYPE_CHECKING:
 
 DRAFT_DELAY = 1.0
 """Seconds after the last keystroke before the composer's text is saved."""
+THREADS_MIN, THREADS_MAX = 16, 80
+"""Columns the thread pane may be resized to (alt+left, alt+right)."""
 SEARCH_PAGES = 20
 """How many older history pages a search hit may load to reach its message."""
 NEW_THREAD_HINT = (
@@ -109,6 +111,10 @@ class MainScreen(Screen[None]):
                 tooltip="Export the thread to Markdown or JSON", group=THREADS),
         Binding("ctrl+l", "filter_threads", "Filter", id="thread.filter", show=False,
                 tooltip="Filter the thread list as you type", group=THREADS),
+        Binding("alt+right", "resize_threads(4)", "Wider", id="thread.wider", show=False,
+                tooltip="Make the thread pane wider"),
+        Binding("alt+left", "resize_threads(-4)", "Narrower", id="thread.narrower",
+                show=False, tooltip="Make the thread pane narrower"),
         *[
             Binding(f"alt+{n}", f"jump_thread({n})", f"Thread {n}", show=False,
                     tooltip=f"Open thread {n} of the list", id=f"thread.jump-{n}",
@@ -255,10 +261,14 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     async def on_mount(self) -> None:
+        width = self.workspace.store.get_state("threads_width")
+        if width and width.isdigit():
+            self.threads_pane.styles.width = max(THREADS_MIN, min(THREADS_MAX, int(width)))
         saved, cached = self.workspace.restore(limit=LIST_HEAD)
         self.threads_pane.show(saved)
         if len(saved) >= LIST_HEAD:  # the first screenful now, every thread right after
             self.call_after_refresh(self.threads_pane.load_all)
+        self.header.thread = self.current.title if self.current else ""
         profile = self.workspace.profile
         self.header.endpoint = "local server" if profile.is_local else (profile.base_url or "")
         await self.conversation.show_history(
@@ -362,6 +372,7 @@ class MainScreen(Screen[None]):
     def set_assistant(self, assistant: AssistantInfo) -> None:
         self.workspace.use_assistant(assistant)
         self.header.assistant = assistant.label
+        self.conversation.assistant_name = assistant.label
         self.header.model = assistant.model
         self.activity.add("info", f"assistant: {assistant.label} ({assistant.model})")
 
@@ -436,7 +447,8 @@ class MainScreen(Screen[None]):
         cached = self.workspace.open(thread)
         self.activity.clear()
         self.activity.add("info", f"thread: {thread.title}")
-        self.threads.highlight_thread(thread.thread_id)
+        self.threads.mark_open(thread.thread_id)
+        self.header.thread = thread.title
         await self._show_messages(thread, [_from_cache(m) for m in cached], False)
         follow = self.workspace.thread_assistant(thread)
         if follow is not None:
@@ -454,7 +466,8 @@ class MainScreen(Screen[None]):
     async def action_new_thread(self) -> None:
         self.workspace.new_thread()
         self.activity.clear()
-        self.threads.highlight_thread(None)
+        self.threads.mark_open(None)
+        self.header.thread = ""
         await self.conversation.show_history([], has_more=False, empty_hint=NEW_THREAD_HINT)
         self.run_usage = None
         self.show_usage()
@@ -580,6 +593,18 @@ class MainScreen(Screen[None]):
         await self.open_thread(event.thread)
         self.composer.focus()
 
+    @on(ThreadsPane.Changed)
+    def threads_changed(self, event: ThreadsPane.Changed) -> None:
+        self.header.thread = self.current.title if self.current else ""
+
+    def action_resize_threads(self, step: int) -> None:
+        """Make the thread pane wider or narrower (kept for the next start)."""
+        pane = self.threads_pane
+        width = pane.outer_size.width + step
+        width = max(THREADS_MIN, min(THREADS_MAX, width, self.size.width // 2))
+        pane.styles.width = width
+        self.workspace.store.set_state("threads_width", str(width))
+
     @on(ThreadsPane.Deleted)
     async def thread_deleted(self, event: ThreadsPane.Deleted) -> None:
         if event.was_open:
@@ -649,6 +674,10 @@ class MainScreen(Screen[None]):
         self.composer.clear()
         self.send(event.text)
 
+    @on(Composer.ScrollRequested)
+    def composer_scroll(self, event: Composer.ScrollRequested) -> None:
+        self.conversation.scroll_by_request(event.where)
+
     @work(group="run", exit_on_error=False, description="Running the assistant")
     async def send(self, text: str) -> None:
         attachments = self.attachments.take()
@@ -673,6 +702,8 @@ class MainScreen(Screen[None]):
         thread = prepared.thread
         if prepared.created:
             self.threads_pane.reload()
+            self.threads.mark_open(thread.thread_id)
+            self.header.thread = thread.title
             self.activity.add("info", f"thread {short_id(thread.thread_id)} saved")
         for attachment, uploaded in zip(attachments, prepared.attachments, strict=False):
             self.activity.add("info", f"uploaded {attachment.path.name} as "
@@ -751,6 +782,7 @@ class MainScreen(Screen[None]):
         if shown:
             changed, images = self.activity.apply(event, live.run_id)
             for record in changed:
+                record.via = record.via or self.workspace.mcp.server_of(record.name)  # MCP
                 await self.conversation.mark_call(record)
             self.conversation.update_calls(changed)
             self.workspace.note_images(images)
@@ -811,8 +843,10 @@ class MainScreen(Screen[None]):
         self.conversation.end_streaming(status)
         if status == "cancelled":
             await self.conversation.add_notice(
-                "Run cancelled. What was written before the cancel is kept.", "info"
+                "Run cancelled. What was written before the cancel is kept; "
+                f"{self.key('run.retry')} writes the reply again.", "info"
             )
+            self.refresh_bindings()
         elif status == "incomplete":
             await self.conversation.add_notice(
                 f"The reply stopped early ({reason or 'incomplete'}).", "error"
@@ -865,8 +899,13 @@ class MainScreen(Screen[None]):
             self.activity.add("info", "sending the message again")
             self.send(text)
         elif context in workspace.retryable and self.current is not None:
-            self.activity.add("info", "running the assistant again on this thread")
+            how = workspace.retryable[context]
+            self.activity.add("info", "writing the cancelled reply again" if how == "cancelled"
+                              else "running the assistant again on this thread")
             self.rerun_thread(self.current)
+        else:
+            self.notify("Nothing to retry here: the last reply finished and no message is "
+                        "waiting to be sent.", severity="information")
         self.refresh_bindings()
 
     def _not_sent(self, view: MessageView, text: str, reason: str,
@@ -953,8 +992,6 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_run":
             return self.workspace.is_busy()
-        if action == "retry":
-            return self.workspace.can_retry()
         return True
 
     # -- tools ---------------------------------------------------------------------------
@@ -979,6 +1016,8 @@ class MainScreen(Screen[None]):
         record = self.activity.record(result.call.call_id)
         if record is not None:
             record.submitted_output(result.output, result.outcome, result.call)
+            record.images.extend(i for i in result.images if i not in record.images)  # MCP
+            self._fetch_images(result.images)
             self._call_changed(record)
 
     def _call_changed(self, record) -> None:

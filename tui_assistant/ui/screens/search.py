@@ -8,6 +8,7 @@ it; the main screen then opens that thread scrolled to the message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
@@ -29,14 +30,43 @@ Searcher = Callable[[str], list[SearchHit]]
 ROLE = {"user": "you", "assistant": "assistant"}
 
 
+_MD_LINE_START = re.compile(r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+(?:\[[ xX]\]\s+)?|\d+[.)]\s+|>\s?)+")
+_MD_INLINE = [  # (pattern, replacement), in this order
+    (re.compile(r"(\*\*|~~)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # bold, strike-through
+    # emphasis, but not the underscores of snake_case names
+    (re.compile(r"(?<!\w)(__|_|\*)(?=\S)(.+?)(?<=\S)\1(?!\w)"), r"\2"),
+    # links and images: their text (a snippet may cut a link's address short)
+    (re.compile(r"!?\[([^\]]*)\]\([^)\s]*\)?"), r"\1"),
+    (re.compile(r"`+"), ""),  # code marks
+]
+
+
+def _md_plain(line: str) -> str:
+    """One line of Markdown source as the text it shows."""
+    line = _MD_LINE_START.sub("", line)
+    for pattern, replacement in _MD_INLINE:
+        previous = None
+        while previous != line:  # nested marks (**_x_**)
+            previous = line
+            line = pattern.sub(replacement, line)
+    return line
+
+
 def snippet_text(snippet: str) -> Text:
-    """The store's snippet as Rich ``Text``, matched words in bold reverse video."""
+    """The store's snippet as Rich ``Text``: the text the Markdown shows (no ``##``,
+    ``**`` or fences), on one line with the spacing around matches kept, matched words in
+    bold reverse video."""
+    lines = [
+        _md_plain(line)
+        for line in snippet.split("\n")
+        if not line.lstrip().startswith(("```", "~~~"))
+    ]
+    flat = re.sub(r"\s+", " ", " ".join(lines)).strip()
     text = Text(no_wrap=True, overflow="ellipsis")
     marked = False
-    for part in snippet.replace(HIT_END, HIT_START).split(HIT_START):
+    for part in flat.replace(HIT_END, HIT_START).split(HIT_START):
         if part:
-            text.append(" ".join(clean_text(part).split()) if part.strip() else " ",
-                        "bold reverse" if marked else "")
+            text.append(clean_text(part), "bold reverse" if marked else "")
         marked = not marked
     return text
 

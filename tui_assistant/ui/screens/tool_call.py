@@ -104,14 +104,15 @@ class FunctionCallScreen(ModalScreen[HumanAnswer | None]):
                 yield TextArea(id="output", soft_wrap=True, tab_behavior="focus")
             else:
                 yield Input(placeholder="Reason if you deny (optional)", id="reason")
-            yield Label(countdown_text(request.expires_at), id="countdown")
-            with Horizontal(id="buttons"):
-                if request.kind == "answer":
-                    yield Button("Submit output  ctrl+s", variant="primary", id="submit")
-                else:
-                    yield Button("Approve  ctrl+y", variant="success", id="approve")
-                    yield Button("Deny  ctrl+r", variant="error", id="deny")
-                yield Button("Cancel run  esc", id="cancel")
+            with Vertical(id="footer"):  # stays in view (tools.tcss)
+                yield Label(countdown_text(request.expires_at), id="countdown")
+                with Horizontal(id="buttons"):
+                    if request.kind == "answer":
+                        yield Button("Submit output  ctrl+s", variant="primary", id="submit")
+                    else:
+                        yield Button("Approve  ctrl+y", variant="success", id="approve")
+                        yield Button("Deny  ctrl+r", variant="error", id="deny")
+                    yield Button("Cancel run  esc", id="cancel")
 
     def on_mount(self) -> None:
         if self.request.kind == "answer":

@@ -10,6 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
 
+from tui_assistant.ui.keys import clean_paste
+
 
 class Composer(TextArea):
     """Where the user writes.
@@ -18,6 +20,8 @@ class Composer(TextArea):
     | --- | --- |
     | enter | send the message |
     | shift+enter, ctrl+j | new line |
+    | pageup, pagedown | scroll the conversation while typing |
+    | ctrl+home, ctrl+end | the top, or the newest text, of the conversation |
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -36,6 +40,14 @@ class Composer(TextArea):
             id="composer.newline",
             show=False,
         ),
+        Binding("pageup", "scroll('page_up')", "Scroll up", id="composer.page-up",
+                tooltip="Scroll the conversation up a page", show=False),
+        Binding("pagedown", "scroll('page_down')", "Scroll down", id="composer.page-down",
+                tooltip="Scroll the conversation down a page", show=False),
+        Binding("ctrl+home", "scroll('home')", "Top", id="composer.top",
+                tooltip="Scroll to the start of the conversation", show=False),
+        Binding("ctrl+end", "scroll('end')", "Newest", id="composer.newest",
+                tooltip="Scroll to the newest text of the conversation", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -62,9 +74,33 @@ class Composer(TextArea):
         def control(self) -> Composer:
             return self.composer
 
+    @dataclass
+    class ScrollRequested(Message):
+        """The user asked to scroll the conversation (``page_up``, ``page_down``, ``home``,
+        ``end``) without leaving the composer."""
+
+        composer: Composer
+        where: str
+
+        @property
+        def control(self) -> Composer:
+            return self.composer
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
         self.placeholder = "Message the assistant — Enter sends, shift+enter or ctrl+j adds a line"
+
+    def on_mount(self) -> None:
+        # A key the user's keymap gives to a screen-wide binding (f6 for thread.rename,
+        # ctrl+e for composer.extra) would never get past the text area, which uses it
+        # for editing and sees keys first: the composer gives such keys up. (Textual has
+        # no API to remove a widget's binding; each node's map is its own copy.)
+        keymap = getattr(getattr(self.app, "settings", None), "keymap", None)
+        if keymap:
+            from tui_assistant.ui.keymap_check import composer_released_keys
+
+            for key in composer_released_keys(keymap):
+                self._bindings.key_to_bindings.pop(key, None)
 
     async def _on_key(self, event: events.Key) -> None:
         # Enter is handled here, in order with the typed characters, rather than as a
@@ -84,6 +120,15 @@ class Composer(TextArea):
                 self.action_newline()
             return
         await super()._on_key(event)
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        # Runs before TextArea's handler, which inserts ``event.text``: pasted escape
+        # sequences and control characters never reach the document (they would be drawn
+        # as raw bytes and shift the border), whatever delivered the paste.
+        event.text = clean_paste(event.text)
+
+    def action_scroll(self, where: str) -> None:
+        self.post_message(self.ScrollRequested(self, where))
 
     def action_submit(self) -> None:
         text = self.text

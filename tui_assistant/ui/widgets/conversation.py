@@ -10,6 +10,7 @@ reply streams, until the user scrolls away. Reaching the top asks for older hist
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,16 @@ fast stream then renders in bounded pieces as it arrives, and the piece left for
 end of the reply (which the user waits for) stays small."""
 
 
+SHOWN_FIRST = 8
+"""Newest messages of a history mounted before it is first drawn; the older ones of the
+same page follow ``CHUNK`` at a time, one chunk per frame, so a long history opens at
+once. (An older page is mounted in one go: every mount means a layout pass over all the
+messages mounted, which costs more than rendering the page's messages; see
+docs/architecture.md.)"""
+
+CHUNK = 8
+
+
 class Notice(Static):
     """A one-paragraph notice in the conversation (an error, or how to get started)."""
 
@@ -59,6 +70,24 @@ class Notice(Static):
 
     def __init__(self, text: str, kind: str = "info") -> None:
         super().__init__(Text(clean_text(text)), classes=f"-{kind}")
+
+
+class BelowHint(Static):
+    """``↓ new text below · ctrl+end``: shown while a reply streams out of view."""
+
+    DEFAULT_CSS = """
+    BelowHint {
+        dock: bottom;
+        width: auto;
+        height: 1;
+        padding: 0 1;
+        background: $accent 30%;
+        color: $text;
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__("↓ new text below · ctrl+end jumps there")
 
 
 class Conversation(VerticalScroll):
@@ -100,6 +129,12 @@ class Conversation(VerticalScroll):
         self._timer = None
         self.markers: dict[str, ToolMarker] = {}
         """Tool-call markers by call id (those of the messages shown)."""
+        self.assistant_name = ""
+        """The name replies are labelled with (the thread's assistant)."""
+        self._filling: asyncio.Task[None] | None = None
+        """Mounts the older part of the history shown last, chunk by chunk."""
+        self._held: list[ThreadMessage] = []
+        """Messages of that history not mounted yet (oldest first)."""
 
     @property
     def vertical_scrollbar(self) -> ScrollBar:
@@ -127,55 +162,106 @@ class Conversation(VerticalScroll):
 
     @property
     def oldest_id(self) -> str | None:
+        for message in self._held:
+            if message.id:
+                return message.id
         for view in self.query_children(MessageView):
             if view.message_id:
                 return view.message_id
         return None
 
+    def _stop_filling(self) -> None:
+        if self._filling is not None:
+            self._filling.cancel()
+            self._filling = None
+        self._held = []
+
+    async def _after_refresh(self) -> None:
+        drawn = asyncio.Event()
+        self.call_after_refresh(drawn.set)
+        await drawn.wait()
+
+    async def _mount_above(self, views: list[MessageView], chunk_size: int) -> None:
+        """Mount ``views`` above the messages shown, in chunks of ``chunk_size`` (newest
+        first), one chunk per frame, keeping what is in view where it is."""
+        for end in range(len(views), 0, -chunk_size):
+            chunk = views[max(0, end - chunk_size):end]
+            first = next(iter(self.query_children(MessageView)), None)
+            before_height = self.virtual_size.height
+            # held at the bottom by the anchor (Textual keeps it there), or scrolled away
+            anchored = self.is_anchored and not self._anchor_released
+            if first is not None:
+                await self.mount_all(chunk, before=first)
+            else:
+                await self.mount_all(chunk)
+            await self._after_refresh()
+            if not anchored:
+                grown = self.virtual_size.height - before_height
+                self.scroll_to(y=self.scroll_y + grown, animate=False, immediate=True)
+
+    async def _fill(self, views: list[MessageView]) -> None:
+        try:
+            await self._after_refresh()  # the newest messages are drawn first
+            await self._mount_above(views, CHUNK)
+        finally:
+            self._held = []
+
     async def show_history(
         self, messages: Iterable[ThreadMessage], *, has_more: bool, empty_hint: str = ""
     ) -> None:
-        """Replace everything with ``messages`` (oldest first) and scroll to the end."""
+        """Replace everything with ``messages`` (oldest first) and scroll to the end.
+
+        A history from the local cache (no run ids, no images) shows its newest
+        ``SHOWN_FIRST`` at once and the older ones in chunks after the first frame
+        (``prepend_history`` waits for them); a page from the endpoint is mounted whole."""
+        self._stop_filling()
         self._streaming.clear()
         self._pending.clear()
         self._pending_chars = 0
         self.markers.clear()
         self.has_more = has_more
         self.loading_older = False
+        messages = list(messages)
         views = [self._view_for(m) for m in messages]
+        now, later = views[-SHOWN_FIRST:], views[:-SHOWN_FIRST]
+        if any(m.run_id or m.images for m in messages):
+            # A page from the endpoint: the screen places images and tool markers by
+            # these views right after this returns, so all are mounted now.
+            now, later = views, []
         with self.app.batch_update():
             await self.remove_children()
             if has_more:
                 await self.mount(Static("↑ older messages load when you scroll up", id="older"))
-            if views:
-                await self.mount_all(views)
+            if now:
+                await self.mount_all(now)
             elif empty_hint:
                 await self.mount(Notice(empty_hint, "info"))
         self.scroll_end(animate=False, immediate=True)
         self.anchor()
+        if later:
+            self._held = messages[:len(later)]
+            self._filling = asyncio.create_task(self._fill(later))
 
     async def prepend_history(self, messages: list[ThreadMessage], *, has_more: bool) -> None:
-        """Put older ``messages`` above the current ones, keeping the view where it is."""
-        self.loading_older = False
-        self.has_more = has_more
+        """Put older ``messages`` above the current ones, keeping the view where it is.
+
+        A history still being mounted (``show_history``) is finished first; this
+        returns when all are mounted."""
+        filling = self._filling
+        if filling is not None:
+            await asyncio.wait({filling})
+            if filling.cancelled():  # another history was shown meanwhile
+                return
+            self._filling = None
         known = {v.message_id for v in self.query_children(MessageView)}
         views = [self._view_for(m) for m in messages if m.id not in known]
         marker = self.query("#older")
-        first = next(iter(self.query_children(MessageView)), None)
-        if not views:
-            if not has_more:
-                await marker.remove()
-            return
-        before_height = self.virtual_size.height
-        await self.mount_all(views, before=first) if first else await self.mount_all(views)
+        if views:
+            await self._mount_above(views, len(views))
+        self.loading_older = False
+        self.has_more = has_more
         if not has_more:
             await marker.remove()
-
-        def keep_position() -> None:
-            grown = self.virtual_size.height - before_height
-            self.scroll_to(y=self.scroll_y + grown, animate=False, immediate=True)
-
-        self.call_after_refresh(keep_position)
 
     def _view_for(self, message: ThreadMessage) -> MessageView:
         note = "" if message.status == "completed" else message.status
@@ -185,10 +271,13 @@ class Conversation(VerticalScroll):
             message_id=message.id,
             created_at=message.created_at,
             note=note,
+            author=self.assistant_name if message.role == "assistant" else "",
         )
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
+        if self._streaming or self.query_children(BelowHint):
+            self._update_below_hint()
         if new <= 0 and old > 0 and self.has_more and not self.loading_older:
             self.request_older()
 
@@ -210,7 +299,8 @@ class Conversation(VerticalScroll):
 
     async def start_reply(self, message_id: str, created_at: float, text: str = "") -> MessageView:
         view = MessageView(
-            "assistant", text, message_id=message_id, created_at=created_at, streaming=True
+            "assistant", text, message_id=message_id, created_at=created_at, streaming=True,
+            author=self.assistant_name,
         )
         self._streaming[message_id] = view
         await self.mount(view)
@@ -237,6 +327,29 @@ class Conversation(VerticalScroll):
             view = self._streaming.get(message_id)
             if view is not None:
                 view.append("".join(pieces))
+        self._update_below_hint()
+
+    def scroll_by_request(self, where: str) -> None:
+        """Scroll as the composer asked (``page_up``, ``page_down``, ``home``, ``end``)."""
+        if where == "page_up":
+            self.scroll_page_up(animate=False)
+        elif where == "page_down":
+            self.scroll_page_down(animate=False)
+        elif where == "home":
+            self.scroll_home(animate=False)
+        else:
+            self.scroll_end(animate=False)
+            self.anchor()
+        self.call_after_refresh(self._update_below_hint)
+
+    def _update_below_hint(self) -> None:
+        """While a reply streams below the view, say so and how to get there."""
+        away = bool(self._streaming) and self.max_scroll_y - self.scroll_y > 1
+        hints = self.query_children(BelowHint)
+        if away and not hints:
+            self.mount(BelowHint())
+        elif not away and hints:
+            hints.remove()
 
     def complete_reply(self, message_id: str, text: str, note: str = "") -> None:
         self.flush()
@@ -245,6 +358,7 @@ class Conversation(VerticalScroll):
             view.finish(text)
             if note:
                 view.set_note(note)
+        self._update_below_hint()
 
     def end_streaming(self, note: str = "") -> None:
         """Finish any views still streaming (the run ended or was cancelled)."""
@@ -254,6 +368,7 @@ class Conversation(VerticalScroll):
             if note:
                 view.set_note(note)
         self._streaming.clear()
+        self._update_below_hint()
 
     async def add_notice(self, text: str, kind: str = "info") -> None:
         await self.mount(Notice(text, kind))

@@ -1,15 +1,28 @@
 """An image a tool or a message produced: shown inline where possible, always with its path.
 
-Inline images come from ``textual-image``, which picks the terminal's best method (Sixel
-or the Kitty graphics protocol, else coloured half cells). It has to ask the terminal what
-it supports *before* Textual takes over the terminal, so ``prepare_inline_images()`` is
-called by ``launch()`` before the app runs. When that did not happen on a real terminal
-(or the package is missing, or the file cannot be read), the preview is just the path;
-the ``o`` key of the tool pane opens it with the desktop's viewer either way.
+Inline images come from ``textual-image`` (Sixel, the Kitty graphics protocol, else
+coloured half cells). What the terminal supports has to be asked *before* Textual takes
+the terminal over, so ``prepare_inline_images()`` is called by ``launch()`` before the
+app runs. It asks in one round trip and leaves no trace:
+
+* the Kitty graphics query is sent only outside terminal multiplexers: tmux and GNU
+  screen do not pass the protocol on, and take the query's APC string for a window or
+  pane title (tmux showed ``Gi=…,a=q,t=d,f=24;AAAA`` as the pane title);
+* the primary device-attributes query (``ESC [ c``), which every terminal answers, ends
+  the exchange, so nothing waits for a timeout; its answer also says whether the terminal
+  speaks Sixel;
+* the terminal does not echo while the answers arrive.
+
+``textual-image`` itself (and Pillow) is imported only when the first image is shown,
+with its own import-time terminal queries switched off: the answers above are used.
+When the package is missing or a file cannot be read the preview is just the path; the
+``o`` key of the tool pane opens it with the desktop's viewer either way.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -22,39 +35,166 @@ from textual.widgets import Static
 
 from tui_assistant.files import open_externally
 
-__all__ = ["ImagePreview", "inline_image_class", "prepare_inline_images"]
+__all__ = ["ImagePreview", "inline_image_class", "prepare_inline_images", "terminal_query"]
+
+QUERY_TIMEOUT = 0.5
+"""How long to wait for a terminal that does not answer the device-attributes query."""
+
+KITTY_QUERY = "\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\"
+DA1_QUERY = "\x1b[c"
+_DA1_ANSWER = re.compile(r"\x1b\[\?([0-9;]*)c")
+_KITTY_OK = re.compile(r"\x1b_Gi=31;OK\x1b\\")
 
 _prepared = False
+_method: str | None = None
+"""What the terminal supports: "sixel", "tgp", "halfcell"; None without a terminal."""
+_cell_size: tuple[int, int] | None = None
 _image_class: Any = None
+_loaded = False
+
+
+def in_multiplexer(environ: os._Environ[str] | dict[str, str] = os.environ) -> bool:
+    """Whether the app runs inside tmux or GNU screen."""
+    term = environ.get("TERM", "")
+    return bool(environ.get("TMUX") or environ.get("STY")) or term.startswith(("tmux", "screen"))
+
+
+def terminal_query(environ: os._Environ[str] | dict[str, str] = os.environ) -> str:
+    """The bytes ``prepare_inline_images`` writes to the terminal."""
+    return ("" if in_multiplexer(environ) else KITTY_QUERY) + DA1_QUERY
+
+
+def _read_answers(fd: int, timeout: float) -> str:
+    """Read what the terminal answers, up to the device attributes (or the timeout)."""
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout
+    answer = b""
+    while not _DA1_ANSWER.search(answer.decode("latin-1")):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 1024)
+        if not chunk:
+            break
+        answer += chunk
+    return answer.decode("latin-1")
+
+
+def _ask_terminal() -> str:
+    """One round trip: which image protocol the terminal speaks."""
+    import termios
+
+    stdin, stdout = sys.__stdin__, sys.__stdout__
+    if stdin is None or stdout is None or not (stdin.isatty() and stdout.isatty()):
+        return ""
+    fd = stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    quiet = termios.tcgetattr(fd)
+    quiet[3] &= ~(termios.ECHO | termios.ICANON)  # no echo, answers readable at once
+    quiet[6][termios.VMIN], quiet[6][termios.VTIME] = 1, 0
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        os.write(stdout.fileno(), terminal_query().encode())
+        return _read_answers(fd, QUERY_TIMEOUT)
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
+def _measure_cells() -> tuple[int, int] | None:
+    import fcntl
+    import struct
+    import termios
+
+    stdout = sys.__stdout__
+    try:
+        rows, cols, width, height = struct.unpack(
+            "HHHH", fcntl.ioctl(stdout.fileno(), termios.TIOCGWINSZ, b"\0" * 8)  # type: ignore[union-attr]
+        )
+    except (OSError, AttributeError, ValueError):
+        return None
+    if rows and cols and width and height:
+        return width // cols, height // rows
+    return None
 
 
 def prepare_inline_images() -> None:
-    """Detect the terminal's image support (call before the app starts)."""
-    global _prepared, _image_class
+    """Find out what the terminal can show (call before the app starts)."""
+    global _prepared, _method, _cell_size
     if _prepared:
         return
     _prepared = True
+    try:
+        answers = _ask_terminal()
+    except (OSError, ValueError, ImportError):  # no termios, or not a usable terminal
+        answers = ""
+    if not answers and not (sys.__stdout__ is not None and sys.__stdout__.isatty()):
+        _method = None
+        return
+    attributes = _DA1_ANSWER.search(answers)
+    if attributes and "4" in attributes.group(1).split(";"):
+        _method = "sixel"
+    elif _KITTY_OK.search(answers):
+        _method = "tgp"
+    else:
+        _method = "halfcell"
+    _cell_size = _measure_cells()
+
+
+class _NotATerminal:
+    """Stands in for ``sys.__stdout__`` while textual-image is imported: it must not ask
+    the terminal anything once Textual owns it."""
+
+    def isatty(self) -> bool:
+        return False
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def _load_image_class() -> Any:
     # textual-image still calls a Pillow method that Pillow 13 deprecates; a warning
     # printed over the screen would garble it.
     warnings.filterwarnings(
         "ignore", category=DeprecationWarning, message=r"Image\.Image\.getdata is deprecated"
     )
-    try:
+    if _method is None:  # no terminal (tests, pipes): the package picks its fallback
         from textual_image.widget import Image
-    except Exception:  # not installed, or the terminal query failed
-        _image_class = None
-    else:
-        _image_class = Image
+
+        return Image
+    from textual_image._terminal import CellSize, get_cell_size
+
+    # the cell size in pixels, as measured before the app started (VT340's otherwise)
+    get_cell_size._result = CellSize(*(_cell_size or (10, 20)))  # type: ignore[attr-defined]
+    real_stdout = sys.__stdout__
+    sys.__stdout__ = _NotATerminal()  # type: ignore[assignment]
+    try:
+        from textual_image import widget
+    finally:
+        sys.__stdout__ = real_stdout
+    return {"sixel": widget.SixelImage, "tgp": widget.TGPImage}.get(
+        _method, widget.HalfcellImage
+    )
 
 
 def inline_image_class() -> Any:
     """The widget class for inline images, or ``None`` when images are shown as paths.
 
-    Without a terminal (tests, pipes) nothing needs asking, so the package is loaded on
-    first use; on a terminal only ``prepare_inline_images()`` may load it."""
-    stdout = sys.__stdout__
-    if not _prepared and not (stdout is not None and stdout.isatty()):
+    textual-image is imported here, on first use. Without a terminal (tests, pipes)
+    nothing needs asking; on a terminal only ``prepare_inline_images()`` may ask."""
+    global _loaded, _image_class
+    if not _prepared:
+        stdout = sys.__stdout__
+        if stdout is not None and stdout.isatty():
+            return None  # the terminal was not asked before the app took it over
         prepare_inline_images()
+    if not _loaded:
+        _loaded = True
+        try:
+            _image_class = _load_image_class()
+        except Exception:  # not installed, or broken
+            _image_class = None
     return _image_class
 
 
@@ -98,7 +238,8 @@ class ImagePreview(Vertical):
             return
         self.path = path
         self.query_one(".image-path", Static).update(
-            Text.assemble(("image ", "dim"), (str(path), "underline"), ("  (click opens)", "dim"))
+            Text.assemble(("image ", "dim"), (str(path), "underline"),
+                          (f"  ({self._open_hint()})", "dim"))
         )
         image_class = inline_image_class()
         if image_class is None:
@@ -109,6 +250,13 @@ class ImagePreview(Vertical):
             return
         self.inline = True
         self.mount(picture)
+
+    def _open_hint(self) -> str:
+        """How to open the image by key (as the keymap has it) as well as by mouse."""
+        keymap = getattr(getattr(self.app, "settings", None), "keymap", None) or {}
+        open_key = keymap.get("tools.open", "o").split(",")[0].strip()
+        pane_key = keymap.get("tools.focus", "ctrl+t").split(",")[0].strip()
+        return f"{open_key} in the tool pane ({pane_key}) or a click opens it"
 
     def on_click(self) -> None:
         """A click opens the image with the desktop's viewer."""

@@ -6,7 +6,7 @@ pipeline (a Rich renderable turned into a visual, then every line through the st
 cache), which measured about a third of each frame's compositing. A vertical bar is one
 segment per line, so ``LeanScrollBar`` asks ``ScrollBarRender.render_bar`` for exactly
 those segments, makes one strip of each, and keeps them until the bar's geometry or
-colours change. It looks the same as the stock bar (``tests/test_lean_scrollbar.py``
+colours change. It looks the same as the stock bar (``tests/app/test_lean_scrollbar.py``
 compares the two) and behaves the same: the mouse handling is inherited.
 
 It also saves a frame per new line. When the conversation grows, Textual lays it out and

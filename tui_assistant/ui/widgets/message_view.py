@@ -18,6 +18,7 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 
+from tui_assistant.text import one_line
 from tui_assistant.ui.markdown_blocks import BlockRenderer, plain_lines
 
 ROLE_LABELS = {"user": "you", "assistant": "assistant"}
@@ -67,9 +68,12 @@ class MessageView(Widget):
         created_at: float | None = None,
         streaming: bool = False,
         note: str = "",
+        author: str = "",
     ) -> None:
         super().__init__(classes=f"-{role}" + (" -streaming" if streaming else ""))
         self.role = role
+        self.author = author
+        """Who wrote it, for the label (the assistant's name); the role when empty."""
         self.message_id = message_id
         self.created_at = created_at
         self.note = note
@@ -196,7 +200,8 @@ class MessageView(Widget):
     # -- rendering ------------------------------------------------------------------
 
     def _label(self) -> Text:
-        label = Text(ROLE_LABELS.get(self.role, self.role), style="bold")
+        who = one_line(self.author, 40) if self.author else ROLE_LABELS.get(self.role, self.role)
+        label = Text(who, style="bold")
         if self.created_at:
             label.append("  " + datetime.fromtimestamp(self.created_at).strftime("%H:%M"), "dim")
         if self.note:
@@ -204,7 +209,7 @@ class MessageView(Widget):
         return label
 
     def _label_line(self, width: int) -> Strip:
-        key = (width, self.role, self.created_at, self.note)
+        key = (width, self.role, self.author, self.created_at, self.note)
         if self._label_strip is None or key != self._label_key:
             console = self.app.console
             options = console.options.update_width(width)

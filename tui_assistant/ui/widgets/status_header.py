@@ -47,19 +47,25 @@ class StatusHeader(Static):
     status: reactive[str] = reactive("connecting")
     hint: reactive[str] = reactive("", layout=True)
     usage: reactive[str] = reactive("")
+    thread: reactive[str] = reactive("")
+    """The open thread's title (empty for a new thread)."""
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("tui-assistant", "bold")
         text.append("  │  ", "dim")
+        # The run status first: in a narrow terminal the rest is what gets cut.
+        text.append("● " + self.status.replace("_", " "), STATUS_STYLES.get(self.status, ""))
+        text.append("  │  ", "dim")
+        if self.thread:
+            text.append(one_line(self.thread, 40), "bold")
+            text.append("  │  ", "dim")
         text.append(one_line(self.endpoint, 60) or "…")
         if self.assistant:
             text.append("  │  ", "dim")
             text.append(one_line(self.assistant, 40), "bold")
             if self.model:
                 text.append(" · " + one_line(self.model, 30), "dim")
-        text.append("  │  ", "dim")
-        text.append("● " + self.status.replace("_", " "), STATUS_STYLES.get(self.status, ""))
         if self.usage:
             text.append("  │  ", "dim")
             text.append(self.usage, "dim")

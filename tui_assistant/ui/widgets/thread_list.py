@@ -134,6 +134,10 @@ class ThreadList(ScrollView, can_focus=True):
         """The threads shown: ``all_threads`` narrowed by the filter."""
         self.running: set[str] = set()
         """Ids of threads with a run in progress (drawn with ●)."""
+        self.open_id: str | None = None
+        """The thread shown in the conversation (marked with ▌)."""
+        self._one_assistant = True
+        """Every thread talks to the same assistant: its name is not repeated on each row."""
         self.assistant_names: dict[str, str] = {}
         self.filter_text = ""
         self._haystacks: list[str] | None = None
@@ -157,6 +161,9 @@ class ThreadList(ScrollView, can_focus=True):
     def set_threads(self, threads: list[SavedThread], current: str | None = None) -> None:
         """Show ``threads`` (kept in this order) and highlight ``current`` (without choosing it)."""
         self.all_threads = list(threads)
+        self.open_id = current
+        self._one_assistant = len({t.assistant_id for t in self.all_threads}) <= 1
+        self._rows.clear()
         self._haystacks = None
         self._filtered = None
         self._apply_filter(keep=current)
@@ -356,7 +363,8 @@ class ThreadList(ScrollView, can_focus=True):
         thread = self.threads[index]
         highlighted = index == self.highlighted
         # Rows are cached by content, so they survive filtering and moving the cursor.
-        key = (thread, highlighted, highlighted and focused, thread.thread_id in self.running)
+        key = (thread, highlighted, highlighted and focused, thread.thread_id in self.running,
+               thread.thread_id == self.open_id)
         row = self._rows.get(key)
         if row is None:
             if len(self._rows) > 2000:
@@ -380,12 +388,13 @@ class ThreadList(ScrollView, can_focus=True):
         title.append(one_line(thread.title, 200) or "Untitled", title_style)
         room = max(1, inner - when.cell_len - 1)
         title.truncate(room, overflow="ellipsis", pad=True)
-        first = Text.assemble(" ", title, " ", when)
+        mark = Text("▌", style=self._accent()) if thread.thread_id == self.open_id else " "
+        first = Text.assemble(mark, title, " ", when)
 
         detail = Text(no_wrap=True, overflow="ellipsis", end="", style=detail_style)
         if thread.archived:
             detail.append("archived · ", Style(italic=True))
-        name = self.assistant_names.get(thread.assistant_id, "")
+        name = "" if self._one_assistant else self.assistant_names.get(thread.assistant_id, "")
         if name:
             detail.append(one_line(name, 40))
         if thread.preview:
@@ -396,6 +405,17 @@ class ThreadList(ScrollView, can_focus=True):
         second = Text.assemble(" ", detail)
 
         return self._strip(first, width, base), self._strip(second, width, base)
+
+    def _accent(self) -> Style:
+        theme = self.app.current_theme
+        return Style(color=theme.accent or theme.primary, bold=True)
+
+    def mark_open(self, thread_id: str | None) -> None:
+        """Mark ``thread_id`` as the one shown (and highlight it)."""
+        self.open_id = thread_id
+        self._rows.clear()
+        self.highlight_thread(thread_id)
+        self.refresh()
 
     def _strip(self, text: Text, width: int, base: Style) -> Strip:
         text.truncate(width, overflow="ellipsis")

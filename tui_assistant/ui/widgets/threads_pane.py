@@ -77,6 +77,16 @@ class ThreadsPane(Vertical):
             return self.pane
 
     @dataclass
+    class Changed(Message):
+        """The list was read again (a thread was renamed, pinned, archived …)."""
+
+        pane: ThreadsPane
+
+        @property
+        def control(self) -> ThreadsPane:
+            return self.pane
+
+    @dataclass
     class Deleted(Message):
         """``thread`` was deleted (``was_open``: it was the one shown)."""
 
@@ -126,6 +136,7 @@ class ThreadsPane(Vertical):
     def reload(self, *, keep_highlight: bool = True) -> None:
         """Re-read the list after a change. A long list shows its head at once (a thread
         just used, renamed or pinned is among it) and the whole list a moment later."""
+        self.post_message(self.Changed(self))
         listed = self.thread_list.all_threads
         if len(listed) < LIST_HEAD:
             self.show(self.workspace.list_threads(include_archived=self.show_archived),
@@ -165,7 +176,7 @@ class ThreadsPane(Vertical):
         if thread is None:
             return
         title = await self.app.push_screen_wait(
-            TextPrompt("Rename the thread", value=thread.title, action="Rename")
+            TextPrompt(f"Rename “{_short(thread.title)}”", value=thread.title, action="Rename")
         )
         if title is None or title == thread.title:
             return

@@ -151,6 +151,8 @@ class ToolEntry(Vertical):
         self.state = state
         self.dirty = True
         self._previews: dict[str, ImagePreview] = {}
+        self._ready: dict[str, Path] = {}
+        """Images that were ready before their preview was mounted."""
 
     @property
     def call_id(self) -> str:
@@ -241,6 +243,8 @@ class ToolEntry(Vertical):
             if not output and state.status in ("running", "waiting"):
                 return Text("output: (pending)", style="dim")
             note = OUTCOME_NOTES.get(state.outcome, "")
+            if state.via and state.outcome in ("ok", "error"):
+                note = note.replace("locally", f"on MCP server {state.via}")
             head = Text("output submitted", style="dim")
             if note:
                 head.append(f" · {note}", style="italic dim")
@@ -258,7 +262,7 @@ class ToolEntry(Vertical):
             images = self.query_one(".entry-images", Vertical)
             for file_id in self.state.images:
                 if file_id not in self._previews:
-                    preview = ImagePreview(file_id)
+                    preview = ImagePreview(file_id, self._ready.get(file_id))
                     self._previews[file_id] = preview
                     images.mount(preview)
             self.dirty = False
@@ -267,6 +271,8 @@ class ToolEntry(Vertical):
         preview = self._previews.get(file_id)
         if preview is not None:
             preview.show(path)
+        else:
+            self._ready[file_id] = path
 
     def image_failed(self, file_id: str, reason: str) -> None:
         preview = self._previews.get(file_id)
