@@ -12,8 +12,8 @@ from typing import Any
 
 import openai
 import pytest
-from gateway_support import call_chunks, text_chunks
 
+from tests.support.gateway import call_chunks, text_chunks
 from tui_assistant.server.chat_model import ChatModel
 from tui_assistant.server.sandbox import bubblewrap_problem
 
