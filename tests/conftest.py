@@ -251,6 +251,7 @@ def gateway(upstream: Any, start_server: Any) -> Any:
     import openai
 
     from tui_assistant.server.chat_model import ChatModel
+    from tui_assistant.server.sandbox import CodeLimits, bubblewrap_problem
 
     def start(**options: Any) -> tuple[Any, Any]:
         model = ChatModel(
@@ -261,6 +262,10 @@ def gateway(upstream: Any, start_server: Any) -> Any:
             max_tool_rounds=options.pop("max_tool_rounds", 10),
             code_interpreter=options.pop("code_interpreter", True),
         )
+        if bubblewrap_problem() is not None:
+            # These tests are about the gateway: where bubblewrap cannot run, its code runs
+            # unsandboxed, opted in (tests/test_sandbox_*.py are about the sandbox).
+            options.setdefault("code_limits", CodeLimits(sandbox="unsandboxed"))
         server = start_server(model=model, **options)
         client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)
         return server, client

@@ -130,6 +130,7 @@ def _start_local(settings: Settings) -> LocalServer:
         paths.server_db_path(),
         token_delay=settings.demo_token_delay,
         demo_assistant=True,
+        code_interpreter=settings.code_interpreter,
         model=model,  # type: ignore[arg-type]
     )
 

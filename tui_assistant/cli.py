@@ -23,6 +23,7 @@ from tui_assistant import __version__, cli_mcp, cli_threads, paths
 from tui_assistant.backend import prestart
 from tui_assistant.config import (
     BASE_URL_ENV,
+    CODE_INTERPRETER_MODES,
     DEFAULT_KEY_ENV,
     LocalModel,
     Profile,
@@ -249,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"server database (default: {paths.server_db_path(create=False)})",
     )
     serve.add_argument(
+        "--code-interpreter",
+        choices=CODE_INTERPRETER_MODES,
+        default=None,
+        help="how model-written code runs: auto (bubblewrap sandbox when it works, "
+        "otherwise a plain child process for the demo model only), bubblewrap (required; "
+        "the code interpreter is off without it) or unsandboxed (explicit opt-in) "
+        "(default: [local] code_interpreter, auto)",
+    )
+    serve.add_argument(
         "--fault",
         metavar="SPEC",
         action="append",
@@ -342,6 +352,7 @@ def _run_server(args: argparse.Namespace) -> int:
     if delay is None:
         delay = settings.demo_token_delay
     local = _local_model(args, settings)
+    mode = args.code_interpreter or settings.code_interpreter
     db_path = args.db.expanduser() if args.db is not None else paths.server_db_path()
     from tui_assistant.backend import chat_model
 
@@ -356,6 +367,7 @@ def _run_server(args: argparse.Namespace) -> int:
         bearer_token=args.token,
         token_delay=delay,
         faults=args.fault,
+        code_interpreter=mode,
     )
 
 

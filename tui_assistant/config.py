@@ -37,6 +37,7 @@ The file format (every key optional)::
     [local]
     token_delay = 0.02
     assistant_id = "asst_..."
+    code_interpreter = "auto"     # or "bubblewrap" (required) or "unsandboxed"
     [profiles.work]
     base_url = "https://assistants.example.com/v1"
     api_key_env = "WORK_API_KEY"
@@ -111,6 +112,9 @@ MAX_TOOL_TIMEOUT = 540.0
 """Runs expire ten minutes after they start; a function must finish well before that."""
 
 LOCAL = "local"
+
+CODE_INTERPRETER_MODES = ("auto", "bubblewrap", "unsandboxed")
+"""The values of ``[local] code_interpreter`` (``server.sandbox.SANDBOX_SETTINGS``)."""
 ENV_PROFILE = "env"
 CLI_PROFILE = "command-line"
 RESERVED_NAMES = frozenset({LOCAL, ENV_PROFILE})
@@ -385,6 +389,9 @@ class Settings:
     theme: str | None = None
     demo_token_delay: float = DEFAULT_TOKEN_DELAY
     """Pacing of the offline demo model, in seconds per token."""
+    code_interpreter: str = "auto"
+    """How the built-in server runs model-written code: ``auto``, ``bubblewrap``
+    (required; off without it) or ``unsandboxed`` (see ``server.sandbox``)."""
     allowed_dir: str | None = None
     """The directory the ``read_text_file`` built-in may read (it is offered only then)."""
     tool_modules: tuple[str, ...] = ()
@@ -691,6 +698,7 @@ _LOCAL_KEYS = (
     "model_key_env",
     "model_key_command",
     "context_window",
+    "code_interpreter",
 )
 _PROFILE_KEYS = (
     "base_url",
@@ -772,6 +780,14 @@ def _settings_from_data(data: dict[str, Any], path: Path, readable_by_others: bo
         reader.known_keys(table, _LOCAL_KEYS, "local.")
         if "token_delay" in table:
             kwargs["demo_token_delay"] = reader.number(table["token_delay"], "local.token_delay")
+        if "code_interpreter" in table:
+            mode = reader.string(table["code_interpreter"], "local.code_interpreter")
+            if mode not in CODE_INTERPRETER_MODES:
+                reader.fail(
+                    f"local.code_interpreter must be one of "
+                    f"{', '.join(repr(m) for m in CODE_INTERPRETER_MODES)}, not {mode!r}"
+                )
+            kwargs["code_interpreter"] = mode
         if "assistant_id" in table:
             local = replace(
                 local, assistant_id=reader.string(table["assistant_id"], "local.assistant_id")

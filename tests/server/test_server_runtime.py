@@ -189,6 +189,8 @@ def test_serve_prints_its_address_and_stops_on_a_signal(tmp_path, stop_signal):
         assert line.startswith("Serving the Assistants API at http://127.0.0.1:")
         base_url = line.rsplit(" ", 1)[-1]
         assert base_url.endswith("/v1")
+        mode = process.stdout.readline()  # bubblewrap, or the demo's unsandboxed fallback
+        assert mode.startswith(("Code interpreter: bubblewrap", "Code interpreter: unsandboxed"))
         deadline = time.monotonic() + 5
         while True:
             try:

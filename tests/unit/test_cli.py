@@ -315,11 +315,13 @@ def fake_serve(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
 
     def serve(
         host="127.0.0.1", port=8080, db_path=None, *, bearer_token=None, token_delay=0.02,
-        faults=(),
+        faults=(), code_interpreter="auto",
     ):
         call = dict(host=host, port=port, db_path=db_path, token=bearer_token, delay=token_delay)
         if faults:
             call["faults"] = list(faults)
+        if code_interpreter != "auto":
+            call["code_interpreter"] = code_interpreter
         calls.append(call)
         return 0
 
@@ -359,6 +361,18 @@ def test_serve_delay_from_config(fake_serve: list[dict], home: Path) -> None:
     write_config(home, "[local]\ntoken_delay = 0.5\n")
     assert cli.main(["serve"]) == 0
     assert fake_serve[0]["delay"] == 0.5
+
+
+def test_serve_code_interpreter_from_option_and_config(fake_serve: list[dict], home: Path) -> None:
+    assert cli.main(["serve", "--code-interpreter", "bubblewrap"]) == 0
+    write_config(home, '[local]\ncode_interpreter = "unsandboxed"\n')
+    assert cli.main(["serve"]) == 0
+    assert cli.main(["serve", "--code-interpreter", "auto"]) == 0  # the option wins
+    assert [c.get("code_interpreter", "auto") for c in fake_serve] == [
+        "bubblewrap",
+        "unsandboxed",
+        "auto",
+    ]
 
 
 def test_serve_leaves_the_token_to_the_server(fake_serve: list[dict], capsys) -> None:

@@ -45,7 +45,7 @@ from tui_assistant.server.objects import (
     tool_resources_file_ids,
 )
 from tui_assistant.server.runs import DONE_FRAME, RunManager
-from tui_assistant.server.sandbox import CodeLimits
+from tui_assistant.server.sandbox import CodeLimits, SandboxStatus, sandbox_status
 from tui_assistant.server.storage import Storage, dumps
 from tui_assistant.server.validation import ApiError, bad_request, not_found
 
@@ -157,6 +157,15 @@ class Api:
             storage, model, files=self.files, code_limits=code_limits, faults=self.faults
         )
         self.poll_headers = {"openai-poll-after-ms": str(poll_after_ms)}
+        if self.runs.code_limits.real_model and not self.code_interpreter.enabled:
+            if getattr(model, "code_interpreter", None) is True:
+                model.code_interpreter = False  # type: ignore[attr-defined]  # no code tool
+
+    @property
+    def code_interpreter(self) -> SandboxStatus:
+        """How the code interpreter runs code now (bubblewrap is probed once)."""
+        limits = self.runs.code_limits
+        return sandbox_status(limits.sandbox, real_model=limits.real_model)
 
     # --- lookups --------------------------------------------------------------------
 

@@ -176,7 +176,10 @@ def code_section(calls: list[CodeInterpreterCall]) -> list[ReplyPart]:
             continue
         which = f" (block {number} of {len(calls)})" if len(calls) > 1 else ""
         logs = result.logs.strip("\n")
-        if result.status == "timeout":
+        if result.status == "off":
+            why = result.error.removeprefix("the code was not run: ")
+            parts.append(f"I did not run your code{which}: {why}.")
+        elif result.status == "timeout":
             parts.append(f"I ran your code{which}, but {result.error}.")
         elif result.status == "ok":
             parts.append(f"I ran your code{which}.")

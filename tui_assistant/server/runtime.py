@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import uvicorn
 from tui_assistant.server.app import ServerApp, create_app
 from tui_assistant.server.faults import SPEC_ENV, Faults, parse_specs
 from tui_assistant.server.models import DemoModel, Model
-from tui_assistant.server.sandbox import CodeLimits
+from tui_assistant.server.sandbox import CodeLimits, SandboxStatus, check_setting
 from tui_assistant.server.storage import Storage
 
 logger = logging.getLogger("tui_assistant.server")
@@ -159,6 +160,11 @@ class LocalServer:
         return self._server.app
 
     @property
+    def code_interpreter(self) -> SandboxStatus:
+        """How the code interpreter runs code (``mode``: bubblewrap, unsandboxed or off)."""
+        return self._server.app.api.code_interpreter
+
+    @property
     def faults(self) -> Faults:
         """The faults to inject (see ``tui_assistant.server.faults``); thread-safe."""
         return self._server.app.api.faults
@@ -207,6 +213,23 @@ def _faults(specs: Iterable[str]) -> Faults:
     return faults
 
 
+def _code_limits(
+    limits: CodeLimits | None,
+    code_interpreter: str | None,
+    real_model: bool | None,
+    model: Model | None,
+) -> CodeLimits:
+    """``limits`` with the mode; ``real_model`` None: whether ``model`` has an upstream."""
+    limits = limits or CodeLimits()
+    if code_interpreter is not None:
+        limits = replace(limits, sandbox=check_setting(code_interpreter))
+    if real_model is None and getattr(model, "base_url", None):
+        real_model = True
+    if real_model is not None:
+        limits = replace(limits, real_model=real_model)
+    return limits
+
+
 def start_local_server(
     db_path: Path | None = None,
     *,
@@ -219,6 +242,8 @@ def start_local_server(
     code_limits: CodeLimits | None = None,
     faults: Iterable[str] = (),
     fault_admin: bool = False,
+    code_interpreter: str | None = None,
+    real_model: bool | None = None,
 ) -> LocalServer:
     """Start a server in a daemon thread and return once it accepts connections.
 
@@ -226,12 +251,18 @@ def start_local_server(
     stop). ``model`` None uses ``DemoModel`` with ``token_delay`` seconds per token.
     Binding to a non-loopback host needs a bearer token; one is generated when none is
     given (read it from ``LocalServer.bearer_token``). ``code_limits`` bound the code
-    interpreter. ``faults`` are fault specs to start with (more can be added through
-    ``LocalServer.faults``); ``fault_admin`` opens ``/_faults`` to loopback clients.
+    interpreter; ``code_interpreter`` (``auto``, ``bubblewrap``, ``unsandboxed``) and
+    ``real_model`` override its ``sandbox`` and ``real_model`` (see ``sandbox_status``;
+    ``real_model`` None means: whether ``model`` has an upstream ``base_url``, as a
+    ``ChatModel`` has; ``LocalServer.code_interpreter`` says which mode is active, and a
+    real model whose interpreter is off is not offered the code tool). ``faults`` are fault
+    specs to start with (more can be added through ``LocalServer.faults``);
+    ``fault_admin`` opens ``/_faults`` to loopback clients.
     """
     if not is_loopback(host) and not bearer_token:
         bearer_token = secrets.token_urlsafe(24)
     fault_plan = _faults(faults)
+    code_limits = _code_limits(code_limits, code_interpreter, real_model, model)
     host = _bind_host(host)
     sock = _bind(host, port)
     storage: Storage | None = None
@@ -286,13 +317,16 @@ def serve(
     faults: Iterable[str] = (),
     fault_admin: bool | None = None,
     model: Model | None = None,
+    code_interpreter: str = "auto",
+    real_model: bool | None = None,
 ) -> int:
     """Serve in the foreground until Ctrl+C; returns the exit code.
 
     Faults to inject come from ``faults`` and from the environment variable
     ``TUI_ASSISTANT_FAULTS`` (specs separated by ``;``). ``/_faults`` is open to loopback
     clients when ``fault_admin`` is true, or, when it is None, when that variable is set
-    (even to an empty string) or ``faults`` were given.
+    (even to an empty string) or ``faults`` were given. ``code_interpreter`` and
+    ``real_model`` choose how model-written code runs (see ``sandbox_status``).
     """
     if not is_loopback(host) and not bearer_token:
         bearer_token = secrets.token_urlsafe(24)
@@ -318,6 +352,7 @@ def serve(
         bearer_token=bearer_token,
         faults=fault_plan,
         fault_admin=fault_admin and is_loopback(host),
+        code_limits=_code_limits(None, code_interpreter, real_model, model),
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
@@ -336,6 +371,7 @@ def serve(
             print(f"Model: {name} at {upstream}", flush=True)
         if bearer_token:
             print(f"Bearer token: {bearer_token}", flush=True)
+        print(f"{app.api.code_interpreter.describe().capitalize()}", flush=True)
         if app.api.faults.pending() or fault_admin:
             admin = f" (change them at http://{_url_host(host)}:{sock.getsockname()[1]}/_faults)"
             count = len(app.api.faults.pending())
