@@ -57,7 +57,7 @@ class ChildServer:
         self._ready: str | None = None
         self._process = subprocess.Popen(
             [sys.executable, "-m", "tui_assistant.server.child", str(paths.server_db_path()),
-             repr(float(settings.demo_token_delay))],
+             repr(float(settings.demo_token_delay)), settings.code_interpreter],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             close_fds=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
         )
@@ -105,6 +105,8 @@ class Connection:
     label: str
     is_local: bool
     server: LocalServer | _Stoppable | None = field(default=None, repr=False)
+    code_interpreter: str = ""
+    """For the built-in server: how model-written code runs (sandboxed, or why it is off)."""
 
     @property
     def kind(self) -> str:
@@ -171,6 +173,14 @@ def _make_engine(
         kind, base_url=base_url, api_key=api_key, headers=headers, label=label,
         assistants=assistants, where=where,
     )
+
+
+def _code_interpreter(settings: Settings) -> str:
+    """One sentence on how the built-in server runs model-written code."""
+    from tui_assistant.server.sandbox import sandbox_status
+
+    status = sandbox_status(settings.code_interpreter, real_model=settings.local_model is not None)
+    return status.describe()
 
 
 def _import_engine() -> None:
@@ -266,7 +276,8 @@ async def connect(
             if owned is not None:
                 await asyncio.to_thread(owned.stop)
             raise
-        return Connection(engine, label, True, owned)
+        code = await asyncio.to_thread(_code_interpreter, settings)
+        return Connection(engine, label, True, owned, code_interpreter=code)
 
     api_key = await asyncio.to_thread(profile.api_key)
     assert profile.base_url is not None

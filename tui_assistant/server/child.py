@@ -1,6 +1,6 @@
 """The built-in local server as a child process of the app.
 
-    python -m tui_assistant.server.child DB_PATH TOKEN_DELAY
+    python -m tui_assistant.server.child DB_PATH TOKEN_DELAY [CODE_INTERPRETER]
 
 The app starts this before it imports its UI, so the server's imports and start-up run
 on another CPU while the first frame is drawn. It serves on a free loopback port, prints
@@ -21,9 +21,11 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         db_path, delay = Path(argv[0]), float(argv[1])
+        code_interpreter = argv[2] if len(argv) > 2 else "auto"
         from tui_assistant.server.runtime import start_local_server
 
-        server = start_local_server(db_path, token_delay=delay, demo_assistant=True)
+        server = start_local_server(db_path, token_delay=delay, demo_assistant=True,
+                                    code_interpreter=code_interpreter)
     except Exception as exc:  # noqa: BLE001 - reported to the app as one line
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())
         sys.stdout.write(f"failed {reason}\n")

@@ -308,6 +308,9 @@ class MainScreen(Screen[None]):
         if self.connection.is_local and self.connection.label == LOCAL_LABEL:
             self.header.hint = LOCAL_HINT
         self.activity.add("ok", f"connected to {self.connection.label} ({kind} API)")
+        code = getattr(self.connection, "code_interpreter", "")
+        if code:
+            self.activity.add("info", code)
         for problem in self.workspace.registry_problems or self._registry_problems():
             self.notify(problem, title="A tool plugin could not be loaded", severity="warning")
         await self.choose_assistant(initial=True)
