@@ -352,8 +352,9 @@ def test_serve_takes_faults_from_the_environment(tmp_path):
     )
     try:
         base_url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
-        notice = process.stdout.readline().strip()
-        assert notice.startswith("Fault injection on: 2 pending (change them at http://")
+        lines = [process.stdout.readline().strip() for _ in range(2)]
+        assert lines[0].startswith("Code interpreter: ")  # how model-written code runs
+        assert lines[1].startswith("Fault injection on: 2 pending (change them at http://")
         assert httpx2.get(base_url + "/assistants", timeout=5).status_code == 503
         assistants = httpx2.get(base_url + "/assistants", timeout=5).json()
         body = {
