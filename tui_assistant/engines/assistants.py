@@ -793,6 +793,46 @@ def _load_resources(client: openai.AsyncOpenAI) -> None:
 # --------------------------------------------------------------------------- the engine
 
 
+class EndpointClients:
+    """What every engine makes of ``base_url``: how to name the endpoint, and the SDK
+    clients it calls it with.
+
+    * ``where``: the endpoint for messages, without credentials a URL might carry (or the
+      ``where`` given, e.g. not a throwaway local port); ``label``: host and port;
+    * ``client``: retries idempotent calls; ``once``: never retries (a POST that starts
+      or continues a run has no idempotency key); ``streams``: ``once`` with the read
+      timeout that says a run stream went silent; ``probe``: one quick try.
+    """
+
+    def __init__(self, base_url: str, api_key: str, headers: dict[str, str] | None,
+                 label: str | None, where: str | None, stream_silence: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or self.base_url
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        self.where = where or (
+            parts._replace(netloc=netloc).geturl() if parts.scheme else self.base_url
+        )
+        self.label = label or netloc
+        self.client = openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=api_key or "no-key",
+            default_headers=dict(headers or {}),
+            max_retries=2,
+            timeout=DEFAULT_TIMEOUT,
+            http_client=openai.DefaultAsyncHttpxClient(
+                verify=_ssl_context(), timeout=DEFAULT_TIMEOUT
+            ),
+        )
+        self.once = self.client.with_options(max_retries=0)
+        self.streams = self.once.with_options(
+            timeout=httpx2.Timeout(DEFAULT_TIMEOUT.read, connect=5, read=stream_silence)
+        )
+        self.probe = self.client.with_options(max_retries=0, timeout=PROBE_TIMEOUT)
+
+
 class AssistantsEngine:
     """``Engine`` over the Assistants API of an OpenAI-compatible endpoint."""
 
@@ -808,34 +848,13 @@ class AssistantsEngine:
         stream_silence: float = STREAM_SILENCE,
         where: str | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        parts = urlsplit(self.base_url)
-        host = parts.hostname or self.base_url
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        # For messages: the endpoint without credentials a URL might carry.
-        self._where = parts._replace(netloc=netloc).geturl() if parts.scheme else self.base_url
-        if where:  # how messages name the endpoint, e.g. not a throwaway local port
-            self._where = where
-        self.label = label or netloc
-        self._client = openai.AsyncOpenAI(
-            base_url=self.base_url,
-            api_key=api_key or "no-key",
-            default_headers=dict(headers or {}),
-            max_retries=2,
-            timeout=DEFAULT_TIMEOUT,
-            http_client=openai.DefaultAsyncHttpxClient(
-                verify=_ssl_context(), timeout=DEFAULT_TIMEOUT
-            ),
-        )
-        # POSTs that start or continue a run must never be retried (no idempotency key).
-        self._once = self._client.with_options(max_retries=0)
+        connection = EndpointClients(base_url, api_key, headers, label, where, stream_silence)
+        self.base_url = connection.base_url
+        self.label = connection.label
+        self._where = connection.where
+        self._client, self._once = connection.client, connection.once
+        self._streams, self._probe = connection.streams, connection.probe
         self._stream_silence = stream_silence
-        self._streams = self._once.with_options(
-            timeout=httpx2.Timeout(DEFAULT_TIMEOUT.read, connect=5, read=stream_silence)
-        )
-        self._probe = self._client.with_options(max_retries=0, timeout=PROBE_TIMEOUT)
         self._api_key = api_key or ""
         self._runs: dict[str, _RunState] = {}
         self._loaded = False

@@ -45,20 +45,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
-import httpx2
 import openai
 
 from tui_assistant import events as ev
 from tui_assistant.engines.assistants import (
-    DEFAULT_TIMEOUT,
-    PROBE_TIMEOUT,
     STREAM_SILENCE,
+    EndpointClients,
     _connection_reason,
     _retry_after,
     _server_message,
-    _ssl_context,
     _write_atomically,
 )
 from tui_assistant.engines.base import (
@@ -729,33 +725,16 @@ class ResponsesEngine:
         stream_silence: float = STREAM_SILENCE,
         max_resumes: int = MAX_RESUMES,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        parts = urlsplit(self.base_url)
-        host = parts.hostname or self.base_url
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        self._where = parts._replace(netloc=netloc).geturl() if parts.scheme else self.base_url
-        self.label = label or netloc
+        connection = EndpointClients(base_url, api_key, headers, label, None, stream_silence)
+        self.base_url = connection.base_url
+        self.label = connection.label
+        self._where = connection.where
+        self._client, self._once = connection.client, connection.once
+        self._streams, self._probe = connection.streams, connection.probe
+        self._stream_silence = stream_silence
         self.assistants: AssistantBook = (
             assistants if assistants is not None else MemoryAssistants()
         )
-        self._client = openai.AsyncOpenAI(
-            base_url=self.base_url,
-            api_key=api_key or "no-key",
-            default_headers=dict(headers or {}),
-            max_retries=2,
-            timeout=DEFAULT_TIMEOUT,
-            http_client=openai.DefaultAsyncHttpxClient(
-                verify=_ssl_context(), timeout=DEFAULT_TIMEOUT
-            ),
-        )
-        self._once = self._client.with_options(max_retries=0)
-        self._stream_silence = stream_silence
-        self._streams = self._once.with_options(
-            timeout=httpx2.Timeout(DEFAULT_TIMEOUT.read, connect=5, read=stream_silence)
-        )
-        self._probe = self._client.with_options(max_retries=0, timeout=PROBE_TIMEOUT)
         self._api_key = api_key or ""
         self._max_resumes = max_resumes
         self._chains: dict[str, _Chain] = {}
