@@ -650,6 +650,10 @@ class Workspace:
         self.known_assistants = {a.id: a for a in assistants}
         return assistants
 
+    def assistant_names(self) -> dict[str, str]:
+        """Assistant id -> name, of those the endpoint listed (the thread list shows them)."""
+        return {a.id: a.label for a in self.known_assistants.values()}
+
     async def list_models(self) -> list[str]:
         """The models the endpoint offers (``GET /models``); empty where it lists none."""
         engine = self._engine

@@ -27,9 +27,13 @@ from textual.widgets.selection_list import Selection
 from tui_assistant.engines.base import AssistantInfo, AssistantSettings
 from tui_assistant.errors import AppError, NotFoundError
 from tui_assistant.text import clean_text, one_line
+from tui_assistant.ui.screens.assistant_form import AssistantDraft, AssistantForm
+from tui_assistant.ui.screens.assistant_picker import AssistantPicker
 from tui_assistant.ui.screens.dialogs import ConfirmDialog
 
 if TYPE_CHECKING:
+    from textual.app import App
+
     from tui_assistant.workspace import Workspace
 
 BUILTIN_TOOLS = ("code_interpreter", "file_search")
@@ -363,3 +367,52 @@ class AssistantsScreen(ModalScreen[AssistantInfo | None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+# -- the flows the main screen runs --------------------------------------------------------
+
+
+async def choose_assistant(app: App, workspace: Workspace, *, initial: bool
+                           ) -> AssistantInfo | None:
+    """The assistant to talk to: at start-up the one the profile, the open thread or the
+    last session names (or the only one), otherwise the picker's choice; the form when
+    the endpoint has none. ``None`` when the user chose nothing. Raises ``AppError`` when
+    the endpoint cannot list them."""
+    assistants = await workspace.list_assistants()
+    chosen = workspace.preferred_assistant(assistants) if initial else None
+    if chosen is not None:
+        return chosen
+    if not assistants:
+        return await create_assistant(
+            app, workspace, reason="This endpoint has no assistants yet. Create one to start "
+            "talking."
+        )
+    current = workspace.assistant
+    picked = await app.push_screen_wait(
+        AssistantPicker(assistants, current.id if current else None)
+    )
+    if picked == "create":
+        return await create_assistant(app, workspace)
+    if isinstance(picked, AssistantInfo):
+        return picked
+    return assistants[0] if initial else None
+
+
+async def create_assistant(app: App, workspace: Workspace, reason: str = ""
+                           ) -> AssistantInfo | None:
+    """The short form (its model completes from the endpoint's list), then the assistant
+    it created; ``None`` when cancelled or refused (the refusal is shown)."""
+    models = await workspace.list_models()
+    current = workspace.assistant
+    draft: AssistantDraft | None = await app.push_screen_wait(AssistantForm(
+        model=current.model if current else "", reason=reason, models=models
+    ))
+    if draft is None:
+        return None
+    try:
+        return await workspace.create_assistant(
+            name=draft.name, model=draft.model, instructions=draft.instructions
+        )
+    except AppError as error:
+        app.notify(error.message, title=error.title, severity="error")
+        return None

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Label, TextArea
+from textual.widgets import Footer, Label
 
 from tui_assistant.backend import LOCAL_HINT, LOCAL_LABEL
 from tui_assistant.engines.base import AssistantInfo, ThreadMessage
@@ -43,9 +43,11 @@ from tui_assistant.text import one_line
 from tui_assistant.ui.commands import PaletteCommand, ScreenCommands, ThreadCommands
 from tui_assistant.ui.keys import key_label
 from tui_assistant.ui.screens.active_run import ActiveRunDialog
-from tui_assistant.ui.screens.assistant_form import AssistantDraft, AssistantForm
-from tui_assistant.ui.screens.assistant_picker import AssistantPicker
-from tui_assistant.ui.screens.assistants import AssistantsScreen
+from tui_assistant.ui.screens.assistants import (
+    AssistantsScreen,
+    choose_assistant,
+    create_assistant,
+)
 from tui_assistant.ui.screens.files import AttachFileScreen, FileDownloadScreen
 from tui_assistant.ui.screens.search import SearchScreen
 from tui_assistant.ui.screens.tool_call import ask_in_modal
@@ -71,8 +73,6 @@ if TYPE_CHECKING:
     from tui_assistant.backend import Connection
     from tui_assistant.tools import CallResult, HumanAnswer, HumanRequest
 
-DRAFT_DELAY = 1.0
-"""Seconds after the last keystroke before the composer's text is saved."""
 THREADS_MIN, THREADS_MAX = 16, 80
 """Columns the thread pane may be resized to (alt+left, alt+right)."""
 SEARCH_PAGES = 20
@@ -159,9 +159,6 @@ class MainScreen(Screen[None]):
         self._unsent_views: dict[str, MessageView] = {}
         self._images: dict[str, Path] = {}
         self._fetching: set[str] = set()
-        self._draft_timer = None
-        self._draft_text = ""
-        self._draft_saved: str | None = None
         workspace.ask_human = self._ask_human
         workspace.on_tool_result = self._tool_result
         workspace.on_recovery = self._recovery_note
@@ -275,7 +272,6 @@ class MainScreen(Screen[None]):
         self.connect_endpoint()
 
     async def on_unmount(self) -> None:
-        self._flush_draft()
         if self.connection is not None:
             connection, self.connection = self.connection, None
             await connection.close()
@@ -328,43 +324,13 @@ class MainScreen(Screen[None]):
 
     async def choose_assistant(self, *, initial: bool) -> None:
         try:
-            assistants = await self.workspace.list_assistants()
+            chosen = await choose_assistant(self.app, self.workspace, initial=initial)
         except AppError as error:
             await self.conversation.add_notice(f"{error.title}: {error.message}", "error")
             return
-        self.threads.set_assistant_names({a.id: a.label for a in assistants})
-        chosen = self.workspace.preferred_assistant(assistants) if initial else None
-        if chosen is None and assistants:
-            picked = await self.app.push_screen_wait(
-                AssistantPicker(assistants, self.assistant.id if self.assistant else None)
-            )
-            if picked == "create":
-                chosen = await self.create_assistant()
-            elif isinstance(picked, AssistantInfo):
-                chosen = picked
-            elif initial:
-                chosen = assistants[0]
-        elif chosen is None:
-            chosen = await self.create_assistant(
-                reason="This endpoint has no assistants yet. Create one to start talking."
-            )
+        self.threads.set_assistant_names(self.workspace.assistant_names())
         if chosen is not None:
             self.set_assistant(chosen)
-
-    async def create_assistant(self, reason: str = "") -> AssistantInfo | None:
-        models = await self.workspace.list_models()
-        draft: AssistantDraft | None = await self.app.push_screen_wait(AssistantForm(
-            model=self.assistant.model if self.assistant else "", reason=reason, models=models
-        ))
-        if draft is None:
-            return None
-        try:
-            return await self.workspace.create_assistant(
-                name=draft.name, model=draft.model, instructions=draft.instructions
-            )
-        except AppError as error:
-            self.notify(error.message, title=error.title, severity="error")
-            return None
 
     def set_assistant(self, assistant: AssistantInfo) -> None:
         self.workspace.use_assistant(assistant)
@@ -388,7 +354,7 @@ class MainScreen(Screen[None]):
     async def action_create_assistant(self) -> None:
         if self._not_connected():
             return
-        created = await self.create_assistant()
+        created = await create_assistant(self.app, self.workspace)
         if created is not None:
             self.set_assistant(created)
 
@@ -403,10 +369,10 @@ class MainScreen(Screen[None]):
             default_model=self.assistant.model if self.assistant else "",
         ))
         try:
-            assistants = await self.workspace.list_assistants()
+            await self.workspace.list_assistants()
         except AppError:
-            assistants = list(self.known_assistants.values())
-        self.threads.set_assistant_names({a.id: a.label for a in assistants})
+            pass
+        self.threads.set_assistant_names(self.workspace.assistant_names())
         if chosen is not None:
             self.set_assistant(self.known_assistants.get(chosen.id, chosen))
             self._use_thread_assistant()
@@ -1099,7 +1065,7 @@ class MainScreen(Screen[None]):
     def action_focus_tools(self) -> None:
         self.activity.focus()
 
-    # -- the composer's neighbours: extra instructions, the draft ---------------------------
+    # -- the composer's neighbours: extra instructions, copying ----------------------------
 
     def action_toggle_extra_instructions(self) -> None:
         extra = self.extra_instructions
@@ -1125,36 +1091,9 @@ class MainScreen(Screen[None]):
             conversation.select(replies[-1])
             conversation.action_copy_message()
 
-    @on(TextArea.Changed, "#composer")
-    def _composer_changed(self, event: TextArea.Changed) -> None:
-        """What is typed is saved a second after typing stops, and put back at start."""
-        self._draft_text = event.text_area.text
-        if self._draft_timer is not None:
-            self._draft_timer.stop()
-        self._draft_timer = self.set_timer(DRAFT_DELAY, self._save_draft)
-
-    def _draft_value(self) -> str | None:
-        return self._draft_text if self._draft_text.strip() else None
-
-    async def _save_draft(self) -> None:
-        self._draft_timer = None
-        value = self._draft_value()
-        if value != self._draft_saved:
-            self._draft_saved = value
-            await asyncio.to_thread(self.workspace.save_draft, value)
-
-    def _flush_draft(self) -> None:
-        if self._draft_timer is not None:  # typed less than a second before quitting
-            self._draft_timer.stop()
-            if self._draft_value() != self._draft_saved:
-                self.workspace.save_draft(self._draft_value())
-
     async def _show_store_notice(self) -> None:
         """Put back the last session's draft; say once that a damaged store was replaced."""
-        draft = self.workspace.load_draft()
-        self._draft_saved = draft
-        if draft and not self.composer.text.strip():
-            self.composer.restore(draft)
+        if self.composer.keep_draft(self.workspace.load_draft, self.workspace.save_draft):
             self.activity.add("info", "restored the unsent text of the last session")
         store = self.workspace.store
         notice, store.notice = getattr(store, "notice", None), None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -86,8 +88,14 @@ class Composer(TextArea):
         def control(self) -> Composer:
             return self.composer
 
+    DRAFT_DELAY = 1.0
+    """Seconds after the last keystroke before the text is saved as the draft."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        self._save_draft_to: Callable[[str | None], None] | None = None
+        self._draft_saved: str | None = None
+        self._draft_timer = None
         self.placeholder = "Message the assistant — Enter sends, shift+enter or ctrl+j adds a line"
 
     def on_mount(self) -> None:
@@ -126,6 +134,42 @@ class Composer(TextArea):
         # sequences and control characters never reach the document (they would be drawn
         # as raw bytes and shift the border), whatever delivered the paste.
         event.text = clean_paste(event.text)
+
+    # -- the draft: what is typed survives a quit or a crash ---------------------------
+
+    def keep_draft(self, load: Callable[[], str | None],
+                   save: Callable[[str | None], None]) -> bool:
+        """Put back the draft ``load`` gives (when the composer is empty) and ``save`` the
+        text a second after typing stops, and at unmount. True when a draft came back."""
+        self._save_draft_to = save
+        draft = self._draft_saved = load()
+        if draft and not self.text.strip():
+            self.restore(draft)
+            return True
+        return False
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if self._save_draft_to is None:
+            return
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+        self._draft_timer = self.set_timer(self.DRAFT_DELAY, self._save_draft)
+
+    def _draft(self) -> str | None:
+        return self.text if self.text.strip() else None
+
+    async def _save_draft(self) -> None:
+        self._draft_timer = None
+        value = self._draft()
+        if value != self._draft_saved and self._save_draft_to is not None:
+            self._draft_saved = value
+            await asyncio.to_thread(self._save_draft_to, value)
+
+    def on_unmount(self) -> None:
+        if self._draft_timer is not None and self._save_draft_to is not None:
+            self._draft_timer.stop()  # typed less than a second before quitting
+            if self._draft() != self._draft_saved:
+                self._save_draft_to(self._draft())
 
     def action_scroll(self, where: str) -> None:
         self.post_message(self.ScrollRequested(self, where))
