@@ -220,7 +220,7 @@ async def run_case(history: int, paced: bool, home: Path) -> Result:
 
             original_on_event = screen.on_run_event
 
-            async def on_run_event(live, event, user_view):
+            async def on_run_event(live, event):
                 nonlocal tokens
                 now = time.perf_counter()
                 if isinstance(event, TextDelta):
@@ -231,7 +231,7 @@ async def run_case(history: int, paced: bool, home: Path) -> Result:
                     marks["completed"] = now
                 elif isinstance(event, RunCompleted):
                     marks["run_done"] = now
-                await original_on_event(live, event, user_view)
+                await original_on_event(live, event)
 
             screen.on_run_event = on_run_event  # type: ignore[method-assign]
 

@@ -142,7 +142,7 @@ async def filter_latency(home: Path, count: int, query: str) -> tuple[list[float
         threads = screen.threads
         while len(threads.all_threads) < count:
             await pilot.pause(0.05)
-        screen.thread_filter.focus()
+        screen.threads_pane.filter.focus()
         await pilot.pause(0.2)
         original_set_filter = threads.set_filter
 
@@ -166,7 +166,7 @@ async def filter_latency(home: Path, count: int, query: str) -> tuple[list[float
                 await asyncio.sleep(0.001)
             shown = next(f for f in frames if f >= filtered_at[-1])
             key_to_frame.append(shown - pressed)
-        assert not screen.thread_filter.value
+        assert not screen.threads_pane.filter.value
     store.close()
     return key_to_frame, filtering
 
