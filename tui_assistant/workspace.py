@@ -961,9 +961,15 @@ def check_thread_id(value: str) -> str:
 
 
 def thread_usage_label(run_usage: Usage | None, total: ThreadUsage) -> str:
-    """``120 tokens (thread 1,234)``: the last run's count, then the thread's total."""
+    """``120 tokens · 8 cached (thread 1,234)``: the last run's count (with cached and
+    reasoning tokens where the API says), then the thread's total."""
     if run_usage is not None:
         label = f"{run_usage.total_tokens:,} tokens"
+        parts = [f"{n:,} {what}" for n, what in ((run_usage.cached_tokens, "cached"),
+                                                   (run_usage.reasoning_tokens, "reasoning"))
+                 if n]
+        if parts:
+            label += " · " + ", ".join(parts)
         if total.runs:
             label += f" (thread {total.total_tokens:,})"
         return label

@@ -56,7 +56,8 @@ async def create_assistant(pilot) -> None:
 async def test_auto_picks_responses_and_a_reply_streams_into_a_saved_conversation(
     store: Store, rserver
 ) -> None:
-    rserver.plan(Plan([("text", ["Hello ", "from ", "Responses."], [])]))
+    rserver.plan(Plan([("reasoning", ["Weighing ", "a greeting."]),
+                       ("text", ["Hello ", "from ", "Responses."], [])]))
     app = responses_app(store, rserver)
     async with app.run_test(size=SIZE) as pilot:
         await create_assistant(pilot)
@@ -67,6 +68,11 @@ async def test_auto_picks_responses_and_a_reply_streams_into_a_saved_conversatio
         await say(pilot, "hi there")
         await turn_done(pilot, screen, replies=1)
         assert shown(screen) == [("user", "hi there"), ("assistant", "Hello from Responses.")]
+        # The reasoning summary is in the tool pane, collapsed; usage names cached and
+        # reasoning tokens.
+        (entry,) = screen.activity.calls.values()
+        assert entry.state.kind == "reasoning" and entry.collapsed
+        assert "4 cached, 2 reasoning" in str(screen.header.render())
         thread = screen.current
         assert thread is not None and thread.thread_id.startswith("conv_")
         assert store.get_thread(screen.workspace.endpoint, thread.thread_id) is not None

@@ -414,7 +414,8 @@ class ToolActivity(VerticalScroll, can_focus=True):
                 record = self.record(event.call_id)
                 if record is None:
                     record = ToolCallRecord.started_by(event, run_id)
-                    self.start_call(record)
+                    # A model's reasoning summary is there to open, not to read by default.
+                    self.start_call(record, collapsed=record.kind == "reasoning")
                 changed.append(record)
             case ToolCallDelta() | ToolCallCompleted():
                 record = self.record(event.call_id)
