@@ -625,6 +625,8 @@ class Workspace:
                     created_at=saved.created_at if saved else 0.0,
                     last_used=saved.last_used if saved else 0.0,
                 )
+                if not document.runs:  # the API lists no runs (Conversations): ours
+                    self._runs_from_store(document, thread_id)
                 return document, ""
             except AppError as error:
                 if saved is None:
@@ -635,6 +637,21 @@ class Workspace:
             raise NotReady(f"Not connected ({reason}): the thread cannot be read.")
         return from_cache(self.store, self.endpoint, thread_id, assistant_name=name,
                           reason=reason), reason
+
+    def _runs_from_store(self, document: ThreadExport, thread_id: str) -> None:
+        """Fill an export's runs from the runs this client recorded, with their usage."""
+        from tui_assistant.export import ExportedRun
+
+        records = self.store.list_runs(self.endpoint, thread_id)
+        if not records:
+            return
+        document.runs.extend(
+            ExportedRun(id=r.run_id, status=r.status, created_at=r.created_at,
+                        prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens,
+                        total_tokens=r.total_tokens)
+            for r in records
+        )
+        document.notes.append("Runs and usage are those this client recorded.")
 
     def secrets(self) -> list[str]:
         """Values an export must never contain (the key, header values)."""

@@ -79,6 +79,11 @@ async def test_auto_picks_responses_and_a_reply_streams_into_a_saved_conversatio
         body = rserver.requests_to("POST", "/responses")[-1][3]
         assert body["conversation"] == thread.thread_id and body["model"] == "gpt-test-mini"
         assert body["background"] is True and body["stream"] is True
+        # A conversation exports with its messages and the usage this client recorded.
+        document, reason = await screen.workspace.export(thread.thread_id)
+        assert reason == ""
+        assert [m.text for m in document.messages] == ["hi there", "Hello from Responses."]
+        assert [r.total_tokens for r in document.runs] == [19]
     # The assistant was kept in the store; the key was not.
     saved = store.list_local_assistants(Profile(name="openai", base_url=rserver.base_url)
                                         .endpoint_key)
