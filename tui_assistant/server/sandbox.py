@@ -309,12 +309,14 @@ def _bwrap_argv(bwrap: _Bwrap, workdir: Path, tmp_bytes: int) -> list[str]:
             argv += ["--ro-bind", name, name]
     for name in _ETC:
         argv += ["--ro-bind-try", name, name]
-    for path in _python_dirs():
-        argv += ["--ro-bind", os.path.realpath(path), path]
     argv += ["--proc", "/proc", "--dev", "/dev"]
     if tmp_bytes > 0 and bwrap.sized_tmp:
         argv += ["--size", str(tmp_bytes)]
     argv += ["--tmpfs", "/tmp"]
+    # After the fresh /tmp, so that an installation under /tmp (a venv in a CI clone) is
+    # bound on top of it rather than hidden by it.
+    for path in _python_dirs():
+        argv += ["--ro-bind", os.path.realpath(path), path]
     argv += ["--bind", str(workdir), SANDBOX_WORKDIR, "--chdir", SANDBOX_WORKDIR]
     argv += ["--remount-ro", "/"]
     return argv
