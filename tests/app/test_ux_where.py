@@ -81,3 +81,38 @@ async def test_page_keys_scroll_while_typing_and_f9_writes_a_cancelled_reply_aga
         runs = await client.beta.threads.runs.list(screen.current.thread_id)
         await client.close()
         assert [r.status for r in runs.data] == ["completed", "cancelled"]
+
+
+async def test_single_letter_keys_act_only_where_the_focus_shows(store: Store) -> None:
+    """a, p and c are thread and message keys only while their pane visibly has the focus:
+    typed in the composer or the filter they are text."""
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await say(pilot, "kestrels hover")
+        await turn_done(pilot, screen, replies=1)
+        thread = screen.current
+        pane = screen.threads_pane
+        calm = pane.styles.border_top[1]
+
+        assert app.focused is screen.composer
+        await pilot.press("a", "p", "c")
+        assert screen.composer.text == "apc"
+        saved = store.get_thread(thread.endpoint, thread.thread_id)
+        assert not saved.archived and not saved.pinned
+        assert app.clipboard == ""
+        screen.composer.clear()
+
+        await pilot.press("shift+tab", "shift+tab")  # conversation, then the thread list
+        await wait_for(pilot, lambda: app.focused is pane.thread_list, "the list")
+        assert pane.styles.border_top[1] != calm  # the pane's border says where keys go
+        shown = [b.binding.key for b in app.active_bindings.values() if b.binding.show]
+        assert shown[:3] == ["delete", "a", "p"]  # and the footer names them first
+        await pilot.press("slash", "a", "p")  # the filter takes letters as text
+        assert pane.filter.value == "ap"
+        saved = store.get_thread(thread.endpoint, thread.thread_id)
+        assert not saved.archived and not saved.pinned
+        await pilot.press("escape")  # clears the filter and goes back to the list
+        await wait_for(pilot, lambda: app.focused is pane.thread_list, "the list")
+        await pilot.press("p")
+        assert store.get_thread(thread.endpoint, thread.thread_id).pinned
