@@ -1,11 +1,18 @@
 """Streaming benchmark: a ~4,000-token Markdown reply into the real app.
 
-    python bench/stream.py [--runs N]
+    python bench/stream.py [--runs N] [--engine assistants|responses|both]
 
-Starts the local Assistants server in a separate process (so the figures are the app's
-own), opens the real app headless at 120x40 and sends ``/long``, which makes the demo
-model stream a fixed ~4,000-token Markdown document (paragraphs, lists, three fenced
-code blocks). Four cases: {empty thread, thread with 200 earlier messages} x {as fast as
+Starts an endpoint in a separate process (so the figures are the app's own), opens the
+real app headless at 120x40 and sends ``/long``, which streams a fixed ~4,000-token
+Markdown document (paragraphs, lists, three fenced code blocks). The endpoint is, per
+engine:
+
+* assistants: the local Assistants server (``tui-assistant serve``), its demo model;
+* responses: the scripted Responses + Conversations server of the tests
+  (``tests/support/responses.py``), sending the same tokens as
+  ``response.output_text.delta`` events; the app's engine is ``responses``.
+
+Four cases per engine: {empty thread, thread with 200 earlier messages} x {as fast as
 the server sends, paced at 100 tokens/s}. Prints medians over ``--runs`` runs.
 
 Columns:
@@ -52,6 +59,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+RESPONSES_KEY = "sk-resp-test-secret-7777"  # what tests/support/responses.py accepts
+RESPONSES_ASSISTANT = "asst_local_bench"
+
+
 class ServerProcess:
     """``tui-assistant serve`` in a child process."""
 
@@ -79,6 +90,33 @@ class ServerProcess:
         self.proc.wait(10)
 
 
+class ResponsesProcess:
+    """``tests/support/responses.py`` serving in a child process."""
+
+    def __init__(self, pause: float) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.responses", str(pause)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.base_url = self.proc.stdout.readline().strip()
+        if not self.base_url.startswith("http"):
+            raise RuntimeError("the Responses server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def start_endpoint(engine: str, home: Path, name: str, delay: float):
+    if engine == "responses":
+        return ResponsesProcess(delay)
+    return ServerProcess(home / f"{name}.sqlite3", delay)
+
+
 @dataclass
 class Result:
     wall: float
@@ -93,6 +131,32 @@ class Result:
     key_samples: list[float] = field(default_factory=list)
 
 
+def history_text(i: int) -> tuple[str, str]:
+    role = "user" if i % 2 == 0 else "assistant"
+    text = (
+        f"Question {i}: how does part {i} work?"
+        if role == "user"
+        else f"## Part {i}\n\nIt works like this:\n\n- step one\n- step two\n\n"
+        f"```python\nprint({i})\n```\n"
+    )
+    return role, text
+
+
+async def make_conversation(base_url: str, count: int) -> str:
+    """A conversation with ``count`` earlier messages, added 20 items a call (the API's
+    limit per call)."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=base_url, api_key=RESPONSES_KEY, max_retries=0)
+    conversation = await client.conversations.create()
+    items = [dict(zip(("role", "content"), history_text(i), strict=True), type="message")
+             for i in range(count)]
+    for start in range(0, len(items), 20):
+        await client.conversations.items.create(conversation.id, items=items[start:start + 20])
+    await client.close()
+    return conversation.id
+
+
 async def make_history(base_url: str, count: int) -> tuple[str, str]:
     from openai import AsyncOpenAI
 
@@ -101,21 +165,33 @@ async def make_history(base_url: str, count: int) -> tuple[str, str]:
     assistant_id = assistants.data[0].id
     thread = await client.beta.threads.create()
     for i in range(count):
-        role = "user" if i % 2 == 0 else "assistant"
-        text = (
-            f"Question {i}: how does part {i} work?"
-            if role == "user"
-            else f"## Part {i}\n\nIt works like this:\n\n- step one\n- step two\n\n"
-            f"```python\nprint({i})\n```\n"
-        )
+        role, text = history_text(i)
         await client.beta.threads.messages.create(thread.id, role=role, content=text)
     await client.close()
     return thread.id, assistant_id
 
 
-async def sdk_floor(base_url: str) -> float:
+async def sdk_floor(base_url: str, engine: str) -> float:
     """Tokens/s of the openai SDK consuming the same /long stream with no UI."""
     from openai import AsyncOpenAI
+
+    if engine == "responses":
+        client = AsyncOpenAI(base_url=base_url, api_key=RESPONSES_KEY, max_retries=0)
+        conversation = await client.conversations.create()
+        stream = await client.responses.create(
+            model="gpt-test-mini", conversation=conversation.id, input="/long", stream=True,
+            background=True,
+        )
+        first = last = 0.0
+        tokens = 0
+        async for event in stream:
+            if event.type == "response.output_text.delta":
+                now = time.perf_counter()
+                first = first or now
+                last = now
+                tokens += 1
+        await client.close()
+        return tokens / (last - first) if last > first else 0.0
 
     client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
     assistant_id = (await client.beta.assistants.list(limit=1)).data[0].id
@@ -136,25 +212,38 @@ async def sdk_floor(base_url: str) -> float:
     return tokens / (last - first) if last > first else 0.0
 
 
-async def run_case(history: int, paced: bool, home: Path) -> Result:
+async def run_case(history: int, paced: bool, home: Path, engine: str) -> Result:
     from textual import events
     from textual._compositor import ChopsUpdate, CompositorUpdate, LayoutUpdate
 
     from tui_assistant.config import Profile, Settings
     from tui_assistant.events import MessageCompleted, RunCompleted, TextDelta
-    from tui_assistant.store import Store
+    from tui_assistant.store import LocalAssistant, Store
     from tui_assistant.ui.app import TuiAssistantApp
     from tui_assistant.ui.markdown_blocks import BlockRenderer
     from tui_assistant.ui.screens.main import MainScreen
     from tui_assistant.ui.widgets.composer import Composer
 
     delay = 1 / TOKENS_PER_SECOND_PACED if paced else 0.0
-    server = ServerProcess(home / f"server-{history}-{paced}.sqlite3", delay)
+    name = f"{engine}-{history}-{paced}-{time.time_ns()}"
+    server = start_endpoint(engine, home, f"server-{name}", delay)
     try:
-        os.environ["BENCH_KEY"] = "bench"
-        profile = Profile(name="bench", base_url=server.base_url, api_key_env="BENCH_KEY")
-        store = Store.open(home / f"threads-{history}-{paced}.sqlite3")
-        if history:
+        store = Store.open(home / f"threads-{name}.sqlite3")
+        if engine == "responses":
+            os.environ["BENCH_KEY"] = RESPONSES_KEY
+            profile = Profile(name="bench", base_url=server.base_url, api_key_env="BENCH_KEY",
+                              engine="responses", assistant_id=RESPONSES_ASSISTANT)
+            store.local_assistants(profile.endpoint_key).save(
+                LocalAssistant(id=RESPONSES_ASSISTANT, name="Bench", model="gpt-test-mini"))
+        else:
+            os.environ["BENCH_KEY"] = "bench"
+            profile = Profile(name="bench", base_url=server.base_url, api_key_env="BENCH_KEY")
+        if history and engine == "responses":
+            thread_id = await make_conversation(server.base_url, history)
+            store.add_thread(profile.endpoint_key, thread_id, RESPONSES_ASSISTANT,
+                             "Earlier thread")
+            store.set_state(f"last_thread:{profile.endpoint_key}", thread_id)
+        elif history:
             thread_id, assistant_id = await make_history(server.base_url, history)
             store.add_thread(profile.endpoint_key, thread_id, assistant_id, "Earlier thread")
             store.set_state(f"last_thread:{profile.endpoint_key}", thread_id)
@@ -299,54 +388,72 @@ async def run_case(history: int, paced: bool, home: Path) -> Result:
         server.stop()
 
 
-async def floor_for(paced: bool, home: Path) -> float:
+async def floor_for(paced: bool, home: Path, engine: str) -> float:
     delay = 1 / TOKENS_PER_SECOND_PACED if paced else 0.0
-    server = ServerProcess(home / f"floor-{paced}.sqlite3", delay)
+    server = start_endpoint(engine, home, f"floor-{engine}-{paced}-{time.time_ns()}", delay)
     try:
-        return await sdk_floor(server.base_url)
+        return await sdk_floor(server.base_url, engine)
     finally:
         server.stop()
+
+
+CASES = {"empty": (0, False), "history": (200, False), "empty-paced": (0, True),
+         "history-paced": (200, True)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per case (median is shown)")
+    parser.add_argument("--engine", choices=("assistants", "responses", "both"),
+                        default="both", help="which engine's endpoint to stream from")
+    parser.add_argument("--case", action="append", choices=sorted(CASES),
+                        help="run only this case (repeatable); default: all four")
     args = parser.parse_args()
-    cases = [(0, False), (200, False), (0, True), (200, True)]
+    engines = ("assistants", "responses") if args.engine == "both" else (args.engine,)
+    # Each run of a case goes through the engines in turn, so load on the machine hits all.
+    cases = [CASES[name] for name in args.case] if args.case else list(CASES.values())
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["TUI_ASSISTANT_HOME"] = tmp
-        floors = {paced: [] for paced in (False, True)}
-        for paced in (False, True):
+        floors: dict[tuple[str, bool], list[float]] = {}
+        for paced in sorted({paced for _, paced in cases}):
             for _ in range(args.runs):
-                floors[paced].append(asyncio.run(floor_for(paced, Path(tmp))))
+                for engine in engines:
+                    floors.setdefault((engine, paced), []).append(
+                        asyncio.run(floor_for(paced, Path(tmp), engine)))
         for history, paced in cases:
-            results = [asyncio.run(run_case(history, paced, Path(tmp))) for _ in range(args.runs)]
-            floor = statistics.median(floors[paced])
-
-            def med(attr: str, results=results) -> float:
-                return statistics.median(getattr(r, attr) for r in results)
-
-            rows.append((
-                f"{'200 earlier' if history else 'empty':<11} "
-                f"{'100 tok/s' if paced else 'full speed':<10}",
-                med("tokens"), med("wall"), med("cpu_per_s"), med("tokens_per_s"),
-                med("key_p50"), med("key_p95"), med("last_ms"),
-                all(r.same for r in results), med("tokens_per_s") / floor if floor else 0.0,
-                floor,
-            ))
+            by_engine: dict[str, list[Result]] = {engine: [] for engine in engines}
+            for _ in range(args.runs):
+                for engine in engines:
+                    by_engine[engine].append(
+                        asyncio.run(run_case(history, paced, Path(tmp), engine)))
+            for engine, results in by_engine.items():
+                rows.append(row(engine, history, paced, results,
+                                statistics.median(floors[(engine, paced)])))
     print(f"stream benchmark: medians of {args.runs} runs, 120x40, Python "
           f"{sys.version.split()[0]}, {os.cpu_count()} cores")
-    header = (f"{'case':<22} {'tokens':>6} {'wall s':>7} {'cpu s/s':>8} {'tok/s':>8} "
+    header = (f"{'case':<33} {'tokens':>6} {'wall s':>7} {'cpu s/s':>8} {'tok/s':>8} "
               f"{'key p50':>8} {'key p95':>8} {'last ms':>8} {'same':>5} {'floor x':>8} "
               f"{'sdk tok/s':>9}")
     print(header)
     print("-" * len(header))
     for name, tokens, wall, cpu, tps, p50, p95, last, same, ratio, floor in rows:
-        print(f"{name:<22} {tokens:>6.0f} {wall:>7.2f} {cpu:>8.2f} {tps:>8.0f} {p50:>8.1f} "
+        print(f"{name:<33} {tokens:>6.0f} {wall:>7.2f} {cpu:>8.2f} {tps:>8.0f} {p50:>8.1f} "
               f"{p95:>8.1f} {last:>8.1f} {'yes' if same else 'NO':>5} {ratio:>8.2f} "
               f"{floor:>9.0f}")
     return 0
+
+
+def row(engine: str, history: int, paced: bool, results: list[Result], floor: float) -> tuple:
+    def med(attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in results)
+
+    return (f"{engine:<10} {'200 earlier' if history else 'empty':<11} "
+            f"{'100 tok/s' if paced else 'full speed':<10}",
+            med("tokens"), med("wall"), med("cpu_per_s"), med("tokens_per_s"),
+            med("key_p50"), med("key_p95"), med("last_ms"),
+            all(r.same for r in results), med("tokens_per_s") / floor if floor else 0.0,
+            floor)
 
 
 if __name__ == "__main__":

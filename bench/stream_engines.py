@@ -2,9 +2,9 @@
 
     python bench/stream_engines.py [--runs N]
 
-The engine-level half of the Responses case of ``bench/stream.py`` (the app-level half
-needs the UI to drive a Responses endpoint, which comes with the UI integration). Each
-engine streams the same ~4,000-token ``/long`` document through ``Session.send``:
+The engine-level half of ``bench/stream.py --engine both`` (which streams into the
+app): what each engine costs without the UI. Each engine streams the same ~4,000-token
+``/long`` document through ``Session.send``:
 
 * Assistants: the local server (``tui-assistant serve``) in a child process;
 * Responses: the scripted Responses + Conversations server of the tests
@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,31 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-from stream import ServerProcess  # noqa: E402
+from stream import RESPONSES_KEY, ResponsesProcess, ServerProcess  # noqa: E402
 
 PACED = 1 / 100
-RESPONSES_KEY = "sk-resp-test-secret-7777"  # what tests/support/responses.py accepts
-
-
-class ResponsesProcess:
-    """``tests/support/responses.py`` serving in a child process."""
-
-    def __init__(self, pause: float) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.responses", str(pause)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd=ROOT,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        self.base_url = self.proc.stdout.readline().strip()
-        if not self.base_url.startswith("http"):
-            raise RuntimeError("the Responses server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 async def measure(engine, assistant_id: str) -> tuple[float, float, float, int]:

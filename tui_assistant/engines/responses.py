@@ -436,7 +436,8 @@ class _Mapper:
         self.finished: ev.RunEvent | None = None
         self.started: set[str] = set()
         self.completed: set[str] = set()
-        self.texts: dict[str, str] = {}
+        self.texts: dict[str, list[str]] = {}
+        """Each message's deltas so far (joined once, if its final item has no text)."""
         self.calls: dict[str, _Call] = {}
         self.item_calls: dict[str, str] = {}
 
@@ -482,7 +483,7 @@ class _Mapper:
             self.completed.add(item_id)
             yield ev.MessageCompleted(
                 message_id=item_id,
-                text=text or self.texts.get(item_id, ""),
+                text=text or "".join(self.texts.get(item_id, ())),
                 annotations=annotations,
                 status=_str(_get(item, "status")) or "completed",
             )
@@ -684,7 +685,7 @@ class _Mapper:
             delta = _str(data.get("delta"))
             if delta and item_id not in self.completed:
                 yield from self._start_message(item_id)
-                self.texts[item_id] = self.texts.get(item_id, "") + delta
+                self.texts.setdefault(item_id, []).append(delta)
                 yield ev.TextDelta(message_id=item_id, text=delta)
         elif name == "response.function_call_arguments.delta":
             item_id = _str(data.get("item_id"))
