@@ -51,6 +51,8 @@ class Annotation:
     start_index: int
     end_index: int
     file_id: str
+    filename: str = ""
+    """The file's name where the wire API gives it with the annotation (Responses)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,7 +132,7 @@ def footnote(
         key = (kind, annotation.file_id or annotation.text)
         if key not in numbers:
             numbers[key] = len(numbers) + 1
-            name = names.get(annotation.file_id, "") or (
+            name = names.get(annotation.file_id, "") or annotation.filename or (
                 _file_name_from_span(annotation.text) if kind == "file" else ""
             )
             refs.append(FileRef(annotation.file_id, kind, name, numbers[key]))

@@ -530,7 +530,7 @@ class Workspace:
         self.note_images(images)
         if not annotations:
             return text
-        await self._learn_names([a.file_id for a in annotations])
+        await self._learn_names([a.file_id for a in annotations if not a.filename])
         result = footnote(text, annotations, self.file_names)
         for ref in result.refs:
             if ref.file_id:

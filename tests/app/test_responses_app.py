@@ -139,3 +139,49 @@ async def test_escape_cancels_and_a_failed_response_is_retried_with_f9(
         assert any("F9 runs the assistant again" in n for n in notices(screen))
         await pilot.press("f9")
         await wait_for(pilot, lambda: ("assistant", "Second try.") in shown(screen), "the retry")
+
+
+async def test_hosted_tools_a_cut_stream_and_an_incomplete_reply_in_the_panes(
+    store: Store, rserver, tmp_path
+) -> None:
+    """Code interpreter code and logs and a file search land in the tool pane; a citation
+    becomes a footnote; a stream cut midway is resumed with the reply shown once; an
+    incomplete response says why it stopped."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=rserver.base_url, api_key=API_KEY, max_retries=0)
+    source = tmp_path / "policy.txt"
+    source.write_text("Refunds take 30 days.")
+    uploaded = await client.files.create(file=source.open("rb"), purpose="assistants")
+    await client.close()
+    words = [f"word{n} " for n in range(12)]
+    rserver.plan(
+        Plan([("code", ["print(", "6 * 7)"], "42\n"), ("text", ["The answer ", "is 42."], [])]),
+        Plan([("text", words, [])], cut_after=8),
+        Plan([("search", ["refund time"], [{"file_id": uploaded.id, "filename": "policy.txt",
+                                            "score": 0.91, "text": "Refunds take 30 days."}]),
+              ("text", ["Refunds take 30 days."],
+               [{"type": "file_citation", "file_id": uploaded.id, "filename": "policy.txt",
+                 "index": 21}])]),
+        Plan([("text", ["Cut sh"], [])], end="incomplete", reason="max_output_tokens"),
+    )
+    app = responses_app(store, rserver)
+    async with app.run_test(size=SIZE) as pilot:
+        await create_assistant(pilot)
+        screen = await ready(pilot)
+        for turn, text in enumerate(("compute", "long one", "how long?", "more"), start=1):
+            await say(pilot, text)
+            await turn_done(pilot, screen, replies=turn)
+        answer, long_one, cited, cut = [reply for role, reply in shown(screen)
+                                        if role == "assistant"]
+        assert (answer, long_one, cut) == ("The answer is 42.", "".join(words), "Cut sh")
+        assert cited.startswith("Refunds take 30 days.[1]") and "[1] policy.txt" in cited
+        records = [entry.state for entry in screen.activity.calls.values()]
+        assert [(r.kind, r.input, r.output) for r in records if r.kind == "code_interpreter"] \
+            == [("code_interpreter", "print(6 * 7)", "42\n")]
+        (search,) = [r for r in records if r.kind == "file_search"]
+        assert search.input == "refund time" and search.status == "completed"
+        assert any("stopped early (max_output_tokens)" in n for n in notices(screen))
+    resumed = [q for _m, path, q, _b in rserver.requests if path.startswith("/responses/resp_")
+               and q.get("stream") == "true"]
+    assert resumed and resumed[0]["starting_after"] == "8"

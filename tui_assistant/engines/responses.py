@@ -281,14 +281,16 @@ def _annotations(raw: Any, offset: int, text: str) -> list[ev.Annotation]:
         if kind == "file_citation":
             index = _int(_get(item, "index")) + offset
             found.append(
-                ev.Annotation("file_citation", "", index, index, _str(_get(item, "file_id")))
+                ev.Annotation("file_citation", "", index, index, _str(_get(item, "file_id")),
+                              _str(_get(item, "filename")))
             )
         elif kind == "container_file_citation":
             start = _int(_get(item, "start_index"))
             end = _int(_get(item, "end_index"))
             file_id = f"{_str(_get(item, 'container_id'))}/{_str(_get(item, 'file_id'))}"
             found.append(
-                ev.Annotation("file_path", text[start:end], start + offset, end + offset, file_id)
+                ev.Annotation("file_path", text[start:end], start + offset, end + offset, file_id,
+                              _str(_get(item, "filename")))
             )
     return found
 
