@@ -182,16 +182,9 @@ async def sdk_floor(base_url: str, engine: str) -> float:
             model="gpt-test-mini", conversation=conversation.id, input="/long", stream=True,
             background=True,
         )
-        first = last = 0.0
-        tokens = 0
-        async for event in stream:
-            if event.type == "response.output_text.delta":
-                now = time.perf_counter()
-                first = first or now
-                last = now
-                tokens += 1
+        rate = await delta_rate(stream, lambda e: e.type == "response.output_text.delta")
         await client.close()
-        return tokens / (last - first) if last > first else 0.0
+        return rate
 
     client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
     assistant_id = (await client.beta.assistants.list(limit=1)).data[0].id
@@ -200,15 +193,21 @@ async def sdk_floor(base_url: str, engine: str) -> float:
         thread.id, assistant_id=assistant_id, stream=True,
         additional_messages=[{"role": "user", "content": "/long"}],
     )
+    rate = await delta_rate(stream, lambda e: e.event == "thread.message.delta")
+    await client.close()
+    return rate
+
+
+async def delta_rate(stream, is_delta) -> float:
+    """Text deltas per second of ``stream``, first to last."""
     first = last = 0.0
     tokens = 0
     async for event in stream:
-        if event.event == "thread.message.delta":
+        if is_delta(event):
             now = time.perf_counter()
             first = first or now
             last = now
             tokens += 1
-    await client.close()
     return tokens / (last - first) if last > first else 0.0
 
 
