@@ -40,7 +40,12 @@ from tui_assistant.events import (
 from tui_assistant.files import open_externally
 from tui_assistant.store import CachedMessage, SavedThread
 from tui_assistant.text import one_line
-from tui_assistant.ui.commands import PaletteCommand, ScreenCommands, ThreadCommands
+from tui_assistant.ui.commands import (
+    ScreenCommands,
+    ThreadCommands,
+    goto_thread,
+    main_screen_commands,
+)
 from tui_assistant.ui.keys import key_label
 from tui_assistant.ui.screens.active_run import ActiveRunDialog
 from tui_assistant.ui.screens.assistants import (
@@ -184,56 +189,7 @@ class MainScreen(Screen[None]):
     def key(self, binding_id: str) -> str:
         return key_label(self.app, binding_id)
 
-    def palette_commands(self) -> list[PaletteCommand]:
-        """The palette's entries for this screen (``ScreenCommands`` shows their keys)."""
-        c = PaletteCommand
-        return [
-            c("New thread", "Start a new conversation", self.action_new_thread, "thread.new"),
-            c("Go to thread", "Find a saved thread by name", self.action_goto_thread,
-              "thread.goto"),
-            c("Rename thread", "Give the thread a new title", self.action_rename_thread,
-              "thread.rename"),
-            c("Delete thread", "Delete the thread here and on the endpoint",
-              self.threads_pane.action_delete),
-            c("Archive or unarchive thread", "Hide the thread from the list, or bring it back",
-              self.threads_pane.action_archive),
-            c("Pin or unpin thread", "Keep the thread at the top of the list",
-              self.threads_pane.action_pin),
-            c("Hide archived threads" if self.threads_pane.show_archived
-              else "Show archived threads", "Toggle archived threads in the thread list",
-              self.threads_pane.action_toggle_archived),
-            c("Filter threads", "Type to narrow the thread list", self.action_filter_threads,
-              "thread.filter"),
-            c("Search messages", "Full-text search of every saved thread",
-              self.action_search_messages, "search.open"),
-            c("Export thread as Markdown", "Write the thread to a .md file",
-              lambda: self.action_export_thread("md"), "thread.export"),
-            c("Export thread as JSON", "Write the thread to a .json file",
-              lambda: self.action_export_thread("json")),
-            c("Open thread by id", "Adopt a thread created elsewhere",
-              self.threads_pane.action_open_by_id),
-            c("Choose assistant", "Pick the assistant to talk to", self.action_pick_assistant,
-              "assistant.pick"),
-            c("Create assistant", "Create a new assistant on the endpoint",
-              self.action_create_assistant),
-            c("Manage assistants", "List, create, edit and delete assistants; switch this "
-              "thread's", self.action_manage_assistants, "assistant.manage"),
-            c("Cancel run", "Cancel the active run", self.action_cancel_run, "run.cancel"),
-            c("Extra instructions for the next run", "Add instructions to the next run only",
-              self.action_toggle_extra_instructions, "composer.extra"),
-            c("Attach file", "Attach a local file to the next message",
-              self.action_attach_file, "files.attach"),
-            c("Clear attachments", "Attach nothing to the next message",
-              self.action_clear_attachments),
-            c("Download files", "Save the files this thread refers to",
-              self.action_download_files, "files.download"),
-            c("Tool activity", "Focus the tool-activity pane", self.action_focus_tools,
-              "tools.focus"),
-            c("Copy last reply", "Copy the newest reply to the clipboard",
-              self.action_copy_last_reply),
-            c("Keys and help", "Every key, as remapped, and its keymap id",
-              self.app.action_help, "app.help"),  # type: ignore[attr-defined]
-        ]
+    palette_commands = main_screen_commands  # the palette's entries (ui/commands.py)
 
     # -- layout and start ---------------------------------------------------------------
 
@@ -458,18 +414,7 @@ class MainScreen(Screen[None]):
         await self._open_index(number - 1)
 
     def action_goto_thread(self) -> None:
-        def opener(thread: SavedThread):
-            async def open_it() -> None:
-                await self.open_thread(thread)
-                self.composer.focus()
-
-            return open_it
-
-        self.app.search_commands(
-            [(one_line(t.title, 60) or "Untitled", opener(t), one_line(t.preview, 80) or None)
-             for t in self.threads.threads],
-            placeholder="Go to thread…",
-        )
+        goto_thread(self)
 
     async def _show_messages(self, thread: SavedThread, messages: list[ThreadMessage],
                              has_more: bool) -> None:
