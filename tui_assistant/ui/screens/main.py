@@ -38,8 +38,8 @@ from tui_assistant.events import (
     ToolCallStarted,
 )
 from tui_assistant.files import open_externally
-from tui_assistant.store import CachedMessage, SavedThread
-from tui_assistant.text import one_line
+from tui_assistant.store import SavedThread
+from tui_assistant.text import one_line, short_id
 from tui_assistant.ui.commands import (
     ScreenCommands,
     ThreadCommands,
@@ -72,6 +72,8 @@ from tui_assistant.workspace import (
     LiveRun,
     Turn,
     Workspace,
+    from_cache,
+    run_summary,
     thread_usage_label,
 )
 
@@ -176,7 +178,7 @@ class MainScreen(Screen[None]):
         profile = self.workspace.profile
         self.header.endpoint = "local server" if profile.is_local else (profile.base_url or "")
         await self.conversation.show_history(
-            [_from_cache(m) for m in cached], has_more=False,
+            from_cache(cached), has_more=False,
             empty_hint="" if self.current else NEW_THREAD_HINT,
         )
         self.show_usage()
@@ -325,7 +327,7 @@ class MainScreen(Screen[None]):
         self.activity.add("info", f"thread: {thread.title}")
         self.threads.mark_open(thread.thread_id)
         self.header.thread = thread.title
-        await self._show_messages(thread, [_from_cache(m) for m in cached], False)
+        await self._show_messages(thread, from_cache(cached), False)
         follow = self.workspace.thread_assistant(thread)
         if follow is not None:
             self.set_assistant(follow)
@@ -688,17 +690,7 @@ class MainScreen(Screen[None]):
 
     async def _run_completed(self, live: LiveRun, event: RunCompleted, shown: bool) -> None:
         status, usage, reason = event.status, event.usage, event.reason
-        elapsed = time.monotonic() - live.started
-        detail = f"run {short_id(live.run_id)} {status} in {elapsed:.1f} s"
-        if usage is not None:
-            detail += (f" · {usage.total_tokens:,} tokens (prompt {usage.prompt_tokens:,}, "
-                       f"completion {usage.completion_tokens:,})")
-            detail += " estimated" if usage.estimated else ""
-        if reason:
-            detail += f" · {reason}"
-        if event.left_out:
-            detail += f" · {event.left_out} earlier messages left out to fit the model's window"
-        self.activity.add("ok" if status == "completed" else "warn", detail)
+        self.activity.add("ok" if status == "completed" else "warn", run_summary(live, event))
         if not shown:
             return
         self.run_usage = usage
@@ -1004,12 +996,3 @@ class MainScreen(Screen[None]):
             await self.conversation.add_notice(notice, "error")
             self.notify(notice, title="Thread store replaced", severity="warning", timeout=30)
 
-
-def short_id(object_id: str) -> str:
-    """``run_abc…wxyz`` → ``run_…wxyz``: enough to tell runs apart in the log."""
-    prefix, _, rest = object_id.partition("_")
-    return f"{prefix}_…{rest[-6:]}" if len(rest) > 8 else object_id
-
-
-def _from_cache(message: CachedMessage) -> ThreadMessage:
-    return ThreadMessage(message.message_id, message.role, message.text, message.created_at)
