@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import getters, on, work
@@ -56,11 +55,12 @@ from tui_assistant.ui.screens.assistants import (
 from tui_assistant.ui.screens.files import AttachFileScreen, FileDownloadScreen
 from tui_assistant.ui.screens.main_keys import MAIN_BINDINGS
 from tui_assistant.ui.screens.search import SearchScreen
-from tui_assistant.ui.screens.tool_call import ask_in_modal
+from tui_assistant.ui.screens.tool_call import ask_about_call
 from tui_assistant.ui.widgets.attachment_bar import AttachmentBar
 from tui_assistant.ui.widgets.composer import Composer
 from tui_assistant.ui.widgets.conversation import Conversation
 from tui_assistant.ui.widgets.extra_instructions import ExtraInstructions
+from tui_assistant.ui.widgets.image_preview import SavedImages
 from tui_assistant.ui.widgets.message_view import MessageView
 from tui_assistant.ui.widgets.reading_conversation import ReadingConversation
 from tui_assistant.ui.widgets.status_header import StatusHeader
@@ -121,8 +121,8 @@ class MainScreen(Screen[None]):
         self.run_usage = None
         """Token counts of the open thread's last run in this session."""
         self._unsent_views: dict[str, MessageView] = {}
-        self._images: dict[str, Path] = {}
-        self._fetching: set[str] = set()
+        self.images = SavedImages(self, workspace.save_image,
+                                  lambda: (self.activity, self.conversation))
         workspace.ask_human = self._ask_human
         workspace.on_tool_result = self._tool_result
         workspace.on_recovery = self._recovery_note
@@ -855,27 +855,16 @@ class MainScreen(Screen[None]):
 
     async def _ask_human(self, thread_id: str, request: HumanRequest) -> HumanAnswer:
         """A function call needs the user (approval, or an output typed by hand)."""
-        record = self.activity.record(request.call.call_id) if self.workspace.is_showing(
-            thread_id) else None
-        if record is not None:
-            record.status = "waiting"
-            self._call_changed(record)
-        try:
-            return await ask_in_modal(self.app, request)
-        finally:
-            if record is not None and record.status == "waiting":
-                record.status = "running"
-                self._call_changed(record)
+        shown = self.workspace.is_showing(thread_id)
+        record = self.activity.record(request.call.call_id) if shown else None
+        return await ask_about_call(self.app, request, record, self._call_changed)
 
     def _tool_result(self, thread_id: str, result: CallResult) -> None:
-        if not self.workspace.is_showing(thread_id):
-            return
-        record = self.activity.record(result.call.call_id)
+        record = self.activity.took_output(result) if self.workspace.is_showing(
+            thread_id) else None
         if record is not None:
-            record.submitted_output(result.output, result.outcome, result.call)
-            record.images.extend(i for i in result.images if i not in record.images)  # MCP
             self._fetch_images(result.images)
-            self._call_changed(record)
+            self.conversation.update_calls([record])
 
     def _call_changed(self, record) -> None:
         self.activity.changed(record.call_id)
@@ -900,34 +889,11 @@ class MainScreen(Screen[None]):
             self.notify(f"No viewer could be started. The file is at {event.path}.")
 
     def _fetch_images(self, file_ids) -> None:
-        for file_id in file_ids:
-            if file_id in self._images:
-                self._image_ready(file_id, self._images[file_id])
-            elif file_id not in self._fetching:
-                self._fetching.add(file_id)
-                self.run_worker(self._save_image(file_id), group="images",
-                                exit_on_error=False, description="Saving an image")
-
-    async def _save_image(self, file_id: str) -> None:
-        try:
-            path = await self.workspace.save_image(file_id)
-        except (AppError, OSError) as error:
-            reason = error.message if isinstance(error, AppError) else str(error)
-            self.activity.image_failed(file_id, reason)
-            self.conversation.image_failed(file_id, reason)
-            return
-        finally:
-            self._fetching.discard(file_id)
-        self._images[file_id] = path
-        self._image_ready(file_id, path)
-
-    def _image_ready(self, file_id: str, path: Path) -> None:
-        self.activity.image_ready(file_id, path)
-        self.conversation.image_ready(file_id, path)
+        self.images.fetch(file_ids)
 
     async def _show_message_images(self, message_id: str, file_ids) -> None:
-        await self.conversation.show_images(message_id, file_ids, self._images)
-        self._fetch_images(file_ids)
+        await self.conversation.show_images(message_id, file_ids, self.images.paths)
+        self.images.fetch(file_ids)
 
     @work(exclusive=True, group="files", exit_on_error=False, description="Attach a file")
     async def action_attach_file(self) -> None:

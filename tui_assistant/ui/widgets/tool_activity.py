@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
@@ -48,6 +48,9 @@ from tui_assistant.events import (
 from tui_assistant.text import clean_text
 from tui_assistant.tool_calls import ToolCallRecord, format_duration
 from tui_assistant.ui.widgets.image_preview import ImagePreview
+
+if TYPE_CHECKING:
+    from tui_assistant.tools import CallResult
 
 __all__ = ["ActivityLine", "ToolActivity", "ToolEntry"]
 
@@ -401,6 +404,15 @@ class ToolActivity(VerticalScroll, can_focus=True):
         if entry is not None:
             entry.dirty = True
             self._wake()
+
+    def took_output(self, result: CallResult) -> ToolCallRecord | None:
+        """A function output was submitted for a call shown here: its record, updated."""
+        record = self.record(result.call.call_id)
+        if record is not None:
+            record.submitted_output(result.output, result.outcome, result.call)
+            record.images.extend(i for i in result.images if i not in record.images)  # MCP
+            self.changed(record.call_id)
+        return record
 
     def apply(self, event: RunEvent, run_id: str) -> tuple[list[ToolCallRecord], list[str]]:
         """Take in one run event of the open thread's run ``run_id``.
