@@ -81,8 +81,6 @@ if TYPE_CHECKING:
     from tui_assistant.backend import Connection
     from tui_assistant.tools import CallResult, HumanAnswer, HumanRequest
 
-THREADS_MIN, THREADS_MAX = 16, 80
-"""Columns the thread pane may be resized to (alt+left, alt+right)."""
 SEARCH_PAGES = 20
 """How many older history pages a search hit may load to reach its message."""
 NEW_THREAD_HINT = (
@@ -120,7 +118,6 @@ class MainScreen(Screen[None]):
         self.ready = asyncio.Event()
         self.run_usage = None
         """Token counts of the open thread's last run in this session."""
-        self._unsent_views: dict[str, MessageView] = {}
         self.images = SavedImages(self, workspace.save_image,
                                   lambda: (self.activity, self.conversation))
         workspace.ask_human = self._ask_human
@@ -167,9 +164,7 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     async def on_mount(self) -> None:
-        width = self.workspace.store.get_state("threads_width")
-        if width and width.isdigit():
-            self.threads_pane.styles.width = max(THREADS_MIN, min(THREADS_MAX, int(width)))
+        self.threads_pane.restore_width()
         saved, cached = self.workspace.restore(limit=LIST_HEAD)
         self.threads_pane.show(saved)
         if len(saved) >= LIST_HEAD:  # the first screenful now, every thread right after
@@ -353,24 +348,20 @@ class MainScreen(Screen[None]):
             self.header.status = "ready"
         self.composer.focus()
 
-    async def _open_index(self, index: int) -> None:
-        thread = self.threads.thread_at(index)
+    async def _open(self, thread: SavedThread | None) -> None:
         if thread is not None:
             await self.open_thread(thread)
 
     async def action_next_thread(self) -> None:
-        index = self.threads.index_of(self.current.thread_id if self.current else None)
-        await self._open_index(0 if index is None else index + 1)
+        open_id = self.current.thread_id if self.current else None
+        await self._open(self.threads.neighbour(open_id, 1))
 
     async def action_previous_thread(self) -> None:
-        index = self.threads.index_of(self.current.thread_id if self.current else None)
-        if index is None:
-            await self._open_index(len(self.threads.threads) - 1)
-        elif index > 0:
-            await self._open_index(index - 1)
+        open_id = self.current.thread_id if self.current else None
+        await self._open(self.threads.neighbour(open_id, -1))
 
     async def action_jump_thread(self, number: int) -> None:
-        await self._open_index(number - 1)
+        await self._open(self.threads.thread_at(number - 1))
 
     def action_goto_thread(self) -> None:
         goto_thread(self)
@@ -466,11 +457,7 @@ class MainScreen(Screen[None]):
 
     def action_resize_threads(self, step: int) -> None:
         """Make the thread pane wider or narrower (kept for the next start)."""
-        pane = self.threads_pane
-        width = pane.outer_size.width + step
-        width = max(THREADS_MIN, min(THREADS_MAX, width, self.size.width // 2))
-        pane.styles.width = width
-        self.workspace.store.set_state("threads_width", str(width))
+        self.threads_pane.resize(step, self.size.width // 2)
 
     @on(ThreadsPane.Deleted)
     async def thread_deleted(self, event: ThreadsPane.Deleted) -> None:
@@ -633,10 +620,7 @@ class MainScreen(Screen[None]):
         """Give the messages shown without an id (the user's) their real ids."""
         messages = await self.workspace.sync_after_run(thread_id)
         if messages and self.workspace.is_showing(thread_id):
-            by_text = {(m.role, m.text): m.id for m in messages}
-            for view in self.conversation.message_views:
-                if view.message_id is None:
-                    view.message_id = by_text.get((view.role, view.text))
+            self.conversation.take_ids(messages)
 
     async def on_run_event(self, live: LiveRun, event: RunEvent) -> None:
         """Render one event of a turn (the only place a run reaches the panes)."""
@@ -748,9 +732,7 @@ class MainScreen(Screen[None]):
             return
         text = workspace.take_unsent()
         if text is not None:
-            view = self._unsent_views.pop(context, None)
-            if view is not None and view.is_mounted:
-                view.remove()
+            self.conversation.drop_unsent(context)
             if self.composer.text.strip() == text.strip():
                 self.composer.clear()
             self.activity.add("info", "sending the message again")
@@ -771,12 +753,8 @@ class MainScreen(Screen[None]):
         and F9 (or Enter) sends it again."""
         self.composer.restore(text)
         context = self.workspace.mark_unsent(text, thread_id)
-        old = self._unsent_views.get(context)
-        if old is not None and old is not view and old.is_mounted:
-            old.remove()  # one marked copy per context: the newest attempt
-        self._unsent_views[context] = view
-        view.set_note(f"not sent — your text is back in the composer; {self.key('run.retry')} "
-                      "or Enter sends it again", failed=True)
+        self.conversation.mark_unsent(context, view, "not sent — your text is back in the "
+                                      f"composer; {self.key('run.retry')} or Enter sends it again")
         self.header.status = "error"
         self.activity.add("error", f"not sent: {reason}")
         self.notify(reason, title="Message not sent", severity="error")
@@ -785,9 +763,7 @@ class MainScreen(Screen[None]):
     def _drop_unsent(self, text: str) -> None:
         """The user sends ``text`` again: drop its marked copy, so it shows once."""
         if self.workspace.take_unsent(text) is not None:
-            view = self._unsent_views.pop(self.workspace.context(), None)
-            if view is not None and view.is_mounted:
-                view.remove()
+            self.conversation.drop_unsent(self.workspace.context())
             self.refresh_bindings()
 
     async def _offer_retry(self, thread_id: str) -> None:
@@ -942,14 +918,8 @@ class MainScreen(Screen[None]):
             self.notify("The extra instructions go with your next message.")
 
     def action_copy_last_reply(self) -> None:
-        replies = [v for v in self.conversation.message_views if v.role == "assistant"]
-        if not replies:
-            self.notify("There is no reply to copy yet.", severity="warning")
-            return
-        conversation = self.conversation
-        if isinstance(conversation, ReadingConversation):
-            conversation.select(replies[-1])
-            conversation.action_copy_message()
+        if isinstance(self.conversation, ReadingConversation):
+            self.conversation.copy_last_reply()
 
     async def _show_store_notice(self) -> None:
         """Put back the last session's draft; say once that a damaged store was replaced."""
