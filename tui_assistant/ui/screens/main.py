@@ -24,17 +24,13 @@ from tui_assistant.backend import LOCAL_HINT, LOCAL_LABEL
 from tui_assistant.engines.base import AssistantInfo, ThreadMessage
 from tui_assistant.errors import ActiveRunError, AppError, NotFoundError, NotSupportedError
 from tui_assistant.events import (
-    ActionRequired,
     MessageCompleted,
     MessageStarted,
     RunCompleted,
     RunEvent,
     RunFailed,
     RunStarted,
-    RunStatusChanged,
     TextDelta,
-    ToolCallCompleted,
-    ToolCallStarted,
 )
 from tui_assistant.files import open_externally
 from tui_assistant.store import SavedThread
@@ -46,13 +42,13 @@ from tui_assistant.ui.commands import (
     main_screen_commands,
 )
 from tui_assistant.ui.keys import key_label
-from tui_assistant.ui.screens.active_run import ActiveRunDialog
+from tui_assistant.ui.screens.active_run import resolve_busy
 from tui_assistant.ui.screens.assistants import (
-    AssistantsScreen,
     choose_assistant,
     create_assistant,
+    manage_assistants,
 )
-from tui_assistant.ui.screens.files import AttachFileScreen, FileDownloadScreen
+from tui_assistant.ui.screens.files import AttachFileScreen, download_files
 from tui_assistant.ui.screens.main_keys import MAIN_BINDINGS
 from tui_assistant.ui.screens.search import SearchScreen
 from tui_assistant.ui.screens.tool_call import ask_about_call
@@ -273,28 +269,16 @@ class MainScreen(Screen[None]):
     async def action_manage_assistants(self) -> None:
         if self._not_connected():
             return
-        chosen = await self.app.push_screen_wait(AssistantsScreen(
-            self.workspace, self.assistant.id if self.assistant else None,
-            self.workspace.registry.definitions,
-            default_model=self.assistant.model if self.assistant else "",
-        ))
-        try:
-            await self.workspace.list_assistants()
-        except AppError:
-            pass
+        managed = await manage_assistants(self.app, self.workspace)
         self.threads.set_assistant_names(self.workspace.assistant_names())
-        if chosen is not None:
-            self.set_assistant(self.known_assistants.get(chosen.id, chosen))
+        if managed.use is not None:
+            self.set_assistant(managed.use)
+        if managed.chosen:
             self._use_thread_assistant()
             if self.current is not None:
-                self.notify(f"This thread now talks to {one_line(chosen.label, 40)}.")
-        elif self.assistant is not None:
-            fresh = self.known_assistants.get(self.assistant.id)
-            if fresh is None:  # the assistant in use was deleted: choose another
-                self.workspace.assistant = None
-                await self.choose_assistant(initial=True)
-            elif fresh != self.assistant:
-                self.set_assistant(fresh)
+                self.notify(f"This thread now talks to {one_line(managed.chosen, 40)}.")
+        elif managed.deleted:  # the assistant in use was deleted: choose another
+            await self.choose_assistant(initial=True)
 
     def _not_connected(self) -> bool:
         if self.connection is None:
@@ -629,7 +613,6 @@ class MainScreen(Screen[None]):
             if shown:
                 self.conversation.feed(event.message_id, event.text)
             return
-        log = self.activity.add
         if shown:
             changed, images = self.activity.apply(event, live.run_id)
             for record in changed:
@@ -638,13 +621,11 @@ class MainScreen(Screen[None]):
             self.conversation.update_calls(changed)
             self.workspace.note_images(images)
             self._fetch_images(images)
+        self.activity.log_event(event)
         match event:
-            case RunStarted(run_id=run_id, model=model):
+            case RunStarted():
                 if shown:
                     self.header.usage = ""
-                log("run", f"run {short_id(run_id)} started" + (f" · {model}" if model else ""))
-            case RunStatusChanged(status=status):
-                log("status", f"  {status.replace('_', ' ')}")
             case MessageStarted(message_id=message_id):
                 if shown:
                     await self.conversation.start_reply(message_id, time.time())
@@ -657,12 +638,6 @@ class MainScreen(Screen[None]):
                     )
                     if event.images:
                         await self._show_message_images(message_id, event.images)
-            case ToolCallStarted(kind=kind, name=name):
-                log("tool", f"{kind} {name}".strip() + " started")
-            case ToolCallCompleted(kind=kind, name=name, output=output):
-                log("tool", f"{kind} {name}".strip() + f" → {one_line(output, 120)}")
-            case ActionRequired(calls=calls):
-                log("warn", f"  requires action: {', '.join(c.name for c in calls)}")
             case RunCompleted():
                 await self._run_completed(live, event, shown)
             case RunFailed(status=status, code=code, message=message):
@@ -777,10 +752,7 @@ class MainScreen(Screen[None]):
 
     async def _resolve_busy(self, thread: SavedThread, error: ActiveRunError, text: str,
                             view: MessageView | None) -> None:
-        async def ask(run_id: str, status: str, retry: bool):
-            return await self.app.push_screen_wait(ActiveRunDialog(run_id, status, retry=retry))
-
-        resolution = await self.workspace.resolve_busy(thread.thread_id, error, text, ask)
+        resolution = await resolve_busy(self.app, self.workspace, thread.thread_id, error, text)
         if resolution.action == "follow":
             if view is not None:
                 view.set_note("")
@@ -883,20 +855,7 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="files", exit_on_error=False, description="Download files")
     async def action_download_files(self) -> None:
-        files = list(self.workspace.thread_files.values())
-        if not files:
-            self.notify("This thread refers to no files yet.", severity="warning")
-            return
-        request = await self.app.push_screen_wait(FileDownloadScreen(files))
-        if request is None:
-            return
-        if self._not_connected():
-            return
-        saved, failed = await self.workspace.download(request.files, request.folder)
-        for ref, reason in failed:
-            self.notify(reason, title=f"{ref.label} not downloaded", severity="error")
-        if saved:
-            self.notify(f"{len(saved)} file(s) saved in {request.folder}", title="Downloaded")
+        await download_files(self.app, self.workspace)
 
     def action_focus_tools(self) -> None:
         self.activity.focus()
