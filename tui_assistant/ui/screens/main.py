@@ -20,7 +20,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Label
 
-from tui_assistant.backend import LOCAL_HINT, LOCAL_LABEL
 from tui_assistant.engines.base import AssistantInfo, ThreadMessage
 from tui_assistant.errors import ActiveRunError, AppError, NotFoundError, NotSupportedError
 from tui_assistant.events import (
@@ -50,7 +49,7 @@ from tui_assistant.ui.screens.assistants import (
 )
 from tui_assistant.ui.screens.files import AttachFileScreen, download_files
 from tui_assistant.ui.screens.main_keys import MAIN_BINDINGS
-from tui_assistant.ui.screens.search import SearchScreen
+from tui_assistant.ui.screens.search import search_messages
 from tui_assistant.ui.screens.tool_call import ask_about_call
 from tui_assistant.ui.widgets.attachment_bar import AttachmentBar
 from tui_assistant.ui.widgets.composer import Composer
@@ -166,8 +165,7 @@ class MainScreen(Screen[None]):
         if len(saved) >= LIST_HEAD:  # the first screenful now, every thread right after
             self.call_after_refresh(self.threads_pane.load_all)
         self.header.thread = self.current.title if self.current else ""
-        profile = self.workspace.profile
-        self.header.endpoint = "local server" if profile.is_local else (profile.base_url or "")
+        self.header.show_profile(self.workspace.profile)
         await self.conversation.show_history(
             from_cache(cached), has_more=False,
             empty_hint="" if self.current else NEW_THREAD_HINT,
@@ -197,12 +195,8 @@ class MainScreen(Screen[None]):
             self.ready.set()
             return
         self.workspace.attach_engine(self.connection.engine)
+        self.header.show_connection(self.connection)
         kind = getattr(self.connection, "kind", "assistants")
-        self.header.endpoint = self.connection.label + (
-            " · Responses API" if kind == "responses" else ""
-        )
-        if self.connection.is_local and self.connection.label == LOCAL_LABEL:
-            self.header.hint = LOCAL_HINT
         self.activity.add("ok", f"connected to {self.connection.label} ({kind} API)")
         code = getattr(self.connection, "code_interpreter", "")
         if code:
@@ -452,10 +446,7 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="search", exit_on_error=False, description="Searching messages")
     async def action_search_messages(self) -> None:
-        store, endpoint = self.workspace.store, self.workspace.endpoint
-        hit = await self.app.push_screen_wait(SearchScreen(
-            lambda query: store.search_messages(endpoint, query, limit=SearchScreen.LIMIT)
-        ))
+        hit = await search_messages(self.app, self.workspace)
         if hit is not None:
             await self.open_message(hit.thread_id, hit.message_id)
 
