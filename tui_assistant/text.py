@@ -76,6 +76,12 @@ def preview(text: str, limit: int = 80) -> str:
     return one_line(" ".join(lines), limit)
 
 
+def short_id(object_id: str) -> str:
+    """``run_abc…wxyz`` → ``run_…wxyz``: enough to tell runs apart in the log."""
+    prefix, _, rest = object_id.partition("_")
+    return f"{prefix}_…{rest[-6:]}" if len(rest) > 8 else object_id
+
+
 def relative_time(when: float, now: float | None = None) -> str:
     """``now``, ``5m``, ``3h``, ``2d``, ``4w``, or a date for anything older."""
     seconds = max(0.0, (now if now is not None else time.time()) - when)

@@ -54,7 +54,7 @@ from tui_assistant.events import (
 from tui_assistant.files import FileRef, footnote, image_path, safe_filename
 from tui_assistant.session import Session
 from tui_assistant.store import CachedMessage, SavedThread, ThreadUsage, title_from_text
-from tui_assistant.text import preview
+from tui_assistant.text import preview, short_id
 from tui_assistant.tool_calls import ToolCallRecord
 
 if TYPE_CHECKING:
@@ -78,6 +78,8 @@ __all__ = [
     "Turn",
     "Workspace",
     "check_thread_id",
+    "from_cache",
+    "run_summary",
     "thread_usage_label",
 ]
 
@@ -991,3 +993,27 @@ def thread_usage_label(run_usage: Usage | None, total: ThreadUsage) -> str:
             label += f" (thread {total.total_tokens:,})"
         return label
     return f"thread {total.total_tokens:,} tokens" if total.runs else ""
+
+
+def run_summary(live: LiveRun, event: RunCompleted) -> str:
+    """``run_…wxyz completed in 2.1 s · 1,234 tokens (prompt …, completion …)``, then the
+    reason it ended and how many messages were left out: the log line of a finished run."""
+    status, usage, reason = event.status, event.usage, event.reason
+    elapsed = time.monotonic() - live.started
+    detail = f"run {short_id(live.run_id)} {status} in {elapsed:.1f} s"
+    if usage is not None:
+        detail += (f" · {usage.total_tokens:,} tokens (prompt {usage.prompt_tokens:,}, "
+                   f"completion {usage.completion_tokens:,})")
+        detail += " estimated" if usage.estimated else ""
+    if reason:
+        detail += f" · {reason}"
+    if event.left_out:
+        detail += f" · {event.left_out} earlier messages left out to fit the model's window"
+    return detail
+
+
+def from_cache(messages: Sequence[CachedMessage]) -> list[ThreadMessage]:
+    """A thread's cached messages as messages to show (before the endpoint answers)."""
+    from tui_assistant.engines.base import ThreadMessage
+
+    return [ThreadMessage(m.message_id, m.role, m.text, m.created_at) for m in messages]

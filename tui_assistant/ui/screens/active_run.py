@@ -1,8 +1,12 @@
-"""The question asked when a thread is busy with a run started elsewhere."""
+"""The question asked when a thread is busy with a run started elsewhere.
+
+``resolve_busy`` is the flow the main screen runs: the workspace works out what happened
+and asks the user with ``ActiveRunDialog`` when it must; the screen acts on the answer.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -14,7 +18,13 @@ from textual.widgets import Button, Label
 
 from tui_assistant.text import clean_text
 
-__all__ = ["ActiveRunDialog"]
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from tui_assistant.errors import ActiveRunError
+    from tui_assistant.workspace import Resolution, Workspace
+
+__all__ = ["ActiveRunDialog", "resolve_busy"]
 
 
 class ActiveRunDialog(ModalScreen[str]):
@@ -72,3 +82,14 @@ class ActiveRunDialog(ModalScreen[str]):
 
     def action_choose(self, choice: str) -> None:
         self.dismiss(choice)
+
+
+async def resolve_busy(app: App, workspace: Workspace, thread_id: str, error: ActiveRunError,
+                       text: str) -> Resolution:
+    """``Workspace.resolve_busy`` with this dialog as its question (``text`` is ``""`` for
+    a retry)."""
+
+    async def ask(run_id: str, status: str, retry: bool) -> str:
+        return await app.push_screen_wait(ActiveRunDialog(run_id, status, retry=retry))
+
+    return await workspace.resolve_busy(thread_id, error, text, ask)

@@ -416,3 +416,39 @@ async def create_assistant(app: App, workspace: Workspace, reason: str = ""
     except AppError as error:
         app.notify(error.message, title=error.title, severity="error")
         return None
+
+
+@dataclass(frozen=True)
+class Managed:
+    """What is left to do on the main screen after the assistants screen (F5)."""
+
+    use: AssistantInfo | None = None
+    """The assistant to talk to from now on (``None``: no change)."""
+    chosen: str = ""
+    """The name of the assistant the user chose for the open thread (``""``: none)."""
+    deleted: bool = False
+    """The assistant in use was deleted: another must be chosen."""
+
+
+async def manage_assistants(app: App, workspace: Workspace) -> Managed:
+    """The assistants screen, then the endpoint's list read again (a failure keeps the
+    last one): the assistant the user chose, or the one in use as it is now."""
+    current = workspace.assistant
+    chosen = await app.push_screen_wait(AssistantsScreen(
+        workspace, current.id if current else None, workspace.registry.definitions,
+        default_model=current.model if current else "",
+    ))
+    try:
+        await workspace.list_assistants()
+    except AppError:
+        pass
+    if chosen is not None:
+        return Managed(workspace.known_assistants.get(chosen.id, chosen), chosen.label)
+    current = workspace.assistant
+    if current is None:
+        return Managed()
+    fresh = workspace.known_assistants.get(current.id)
+    if fresh is None:
+        workspace.assistant = None
+        return Managed(deleted=True)
+    return Managed(fresh if fresh != current else None)

@@ -3,7 +3,8 @@
 ``AttachFileScreen`` returns a ``PendingAttachment`` (a path and the tools it is for: the
 file is uploaded with ``files.create``, purpose ``assistants``, when the message is sent).
 ``FileDownloadScreen`` lists the files the open thread refers to (citations, generated
-files, images) and returns the folder and the files the user picked.
+files, images) and returns the folder and the files the user picked; ``download_files``
+is the flow behind F8 (the dialog, then the download through the workspace).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -25,6 +26,11 @@ from textual.widgets.selection_list import Selection
 from tui_assistant.files import FileRef, default_attachment_tools, downloads_dir
 from tui_assistant.text import clean_text
 
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from tui_assistant.workspace import Workspace
+
 __all__ = [
     "MAX_UPLOAD_BYTES",
     "AttachFileScreen",
@@ -32,6 +38,7 @@ __all__ = [
     "FileDownloadScreen",
     "PendingAttachment",
     "default_download_dir",
+    "download_files",
 ]
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
@@ -211,3 +218,23 @@ class FileDownloadScreen(ModalScreen[DownloadRequest | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+async def download_files(app: App, workspace: Workspace) -> None:
+    """Ask which of the open thread's files to save and where, then save them; each file
+    that failed and the count saved are notified."""
+    files = list(workspace.thread_files.values())
+    if not files:
+        app.notify("This thread refers to no files yet.", severity="warning")
+        return
+    request = await app.push_screen_wait(FileDownloadScreen(files))
+    if request is None:
+        return
+    if workspace.engine is None:
+        app.notify("Not connected to an endpoint yet.", severity="warning")
+        return
+    saved, failed = await workspace.download(request.files, request.folder)
+    for ref, reason in failed:
+        app.notify(reason, title=f"{ref.label} not downloaded", severity="error")
+    if saved:
+        app.notify(f"{len(saved)} file(s) saved in {request.folder}", title="Downloaded")

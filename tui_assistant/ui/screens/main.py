@@ -11,50 +11,51 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import getters, on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Label
 
-from tui_assistant.backend import LOCAL_HINT, LOCAL_LABEL
 from tui_assistant.engines.base import AssistantInfo, ThreadMessage
 from tui_assistant.errors import ActiveRunError, AppError, NotFoundError, NotSupportedError
 from tui_assistant.events import (
-    ActionRequired,
     MessageCompleted,
     MessageStarted,
     RunCompleted,
     RunEvent,
     RunFailed,
     RunStarted,
-    RunStatusChanged,
     TextDelta,
-    ToolCallCompleted,
-    ToolCallStarted,
 )
 from tui_assistant.files import open_externally
-from tui_assistant.store import CachedMessage, SavedThread
-from tui_assistant.text import one_line
-from tui_assistant.ui.commands import PaletteCommand, ScreenCommands, ThreadCommands
+from tui_assistant.store import SavedThread
+from tui_assistant.text import one_line, short_id
+from tui_assistant.ui.commands import (
+    ScreenCommands,
+    ThreadCommands,
+    goto_thread,
+    main_screen_commands,
+)
 from tui_assistant.ui.keys import key_label
-from tui_assistant.ui.screens.active_run import ActiveRunDialog
+from tui_assistant.ui.screens.active_run import resolve_busy
 from tui_assistant.ui.screens.assistants import (
-    AssistantsScreen,
     choose_assistant,
     create_assistant,
+    manage_assistants,
 )
-from tui_assistant.ui.screens.files import AttachFileScreen, FileDownloadScreen
-from tui_assistant.ui.screens.search import SearchScreen
-from tui_assistant.ui.screens.tool_call import ask_in_modal
+from tui_assistant.ui.screens.files import AttachFileScreen, download_files
+from tui_assistant.ui.screens.main_keys import MAIN_BINDINGS
+from tui_assistant.ui.screens.search import search_messages
+from tui_assistant.ui.screens.tool_call import ask_about_call
 from tui_assistant.ui.widgets.attachment_bar import AttachmentBar
 from tui_assistant.ui.widgets.composer import Composer
 from tui_assistant.ui.widgets.conversation import Conversation
 from tui_assistant.ui.widgets.extra_instructions import ExtraInstructions
+from tui_assistant.ui.widgets.image_preview import SavedImages
 from tui_assistant.ui.widgets.message_view import MessageView
 from tui_assistant.ui.widgets.reading_conversation import ReadingConversation
 from tui_assistant.ui.widgets.status_header import StatusHeader
@@ -66,6 +67,8 @@ from tui_assistant.workspace import (
     LiveRun,
     Turn,
     Workspace,
+    from_cache,
+    run_summary,
     thread_usage_label,
 )
 
@@ -73,16 +76,12 @@ if TYPE_CHECKING:
     from tui_assistant.backend import Connection
     from tui_assistant.tools import CallResult, HumanAnswer, HumanRequest
 
-THREADS_MIN, THREADS_MAX = 16, 80
-"""Columns the thread pane may be resized to (alt+left, alt+right)."""
 SEARCH_PAGES = 20
 """How many older history pages a search hit may load to reach its message."""
 NEW_THREAD_HINT = (
     "New conversation. Type a message below and press Enter; the reply streams in here, "
     "and the thread is saved so you can come back to it."
 )
-
-THREADS = Binding.Group("Threads")
 
 
 class MainScreen(Screen[None]):
@@ -91,49 +90,7 @@ class MainScreen(Screen[None]):
     CSS_PATH = "main.tcss"
     COMMANDS: ClassVar = {ScreenCommands, ThreadCommands}
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+n", "new_thread", "New thread", tooltip="Start a new thread",
-                id="thread.new"),
-        Binding("alt+down,ctrl+pagedown", "next_thread", "Next", id="thread.next",
-                tooltip="Open the next thread in the list", group=THREADS),
-        Binding("alt+up,ctrl+pageup", "previous_thread", "Previous", id="thread.previous",
-                tooltip="Open the previous thread in the list", group=THREADS),
-        Binding("ctrl+g", "goto_thread", "Go to", tooltip="Find a thread by name",
-                id="thread.goto"),
-        Binding("f2", "rename_thread", "Rename", id="thread.rename",
-                tooltip="Rename the thread (the highlighted one in the list, or the open one)"),
-        Binding("ctrl+f", "search_messages", "Search", id="search.open",
-                tooltip="Search the messages of all saved threads"),
-        Binding("ctrl+s", "export_thread", "Export", id="thread.export", show=False,
-                tooltip="Export the thread to Markdown or JSON"),
-        Binding("ctrl+l", "filter_threads", "Filter", id="thread.filter", show=False,
-                tooltip="Filter the thread list as you type"),
-        Binding("alt+right", "resize_threads(4)", "Wider", id="thread.wider", show=False,
-                tooltip="Make the thread pane wider"),
-        Binding("alt+left", "resize_threads(-4)", "Narrower", id="thread.narrower",
-                show=False, tooltip="Make the thread pane narrower"),
-        *[
-            Binding(f"alt+{n}", f"jump_thread({n})", f"Thread {n}", show=False,
-                    tooltip=f"Open thread {n} of the list", id=f"thread.jump-{n}")
-            for n in range(1, 10)
-        ],
-        Binding("escape", "cancel_run", "Cancel run", tooltip="Cancel the active run",
-                id="run.cancel"),
-        Binding("f9,alt+r", "retry", "Retry", id="run.retry", show=False,
-                tooltip="Send the unsent message again, or retry the run that failed"),
-        Binding("ctrl+r", "toggle_extra_instructions", "Extra instructions", show=False,
-                id="composer.extra", tooltip="Extra instructions for the next run only"),
-        Binding("f4", "pick_assistant", "Assistant", tooltip="Choose the assistant",
-                id="assistant.pick"),
-        Binding("f5", "manage_assistants", "Assistants", id="assistant.manage", show=False,
-                tooltip="List, create, edit and delete assistants; switch this thread's"),
-        Binding("ctrl+o", "attach_file", "Attach", id="files.attach",
-                tooltip="Attach a local file to the next message"),
-        Binding("f8", "download_files", "Files", id="files.download",
-                tooltip="Download the files this thread refers to"),
-        Binding("ctrl+t", "focus_tools", "Tools", id="tools.focus",
-                tooltip="Focus the tool-activity pane"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = MAIN_BINDINGS
 
     header = getters.query_one(StatusHeader)
     threads_pane = getters.query_one(ThreadsPane)
@@ -156,9 +113,8 @@ class MainScreen(Screen[None]):
         self.ready = asyncio.Event()
         self.run_usage = None
         """Token counts of the open thread's last run in this session."""
-        self._unsent_views: dict[str, MessageView] = {}
-        self._images: dict[str, Path] = {}
-        self._fetching: set[str] = set()
+        self.images = SavedImages(self, workspace.save_image,
+                                  lambda: (self.activity, self.conversation))
         workspace.ask_human = self._ask_human
         workspace.on_tool_result = self._tool_result
         workspace.on_recovery = self._recovery_note
@@ -184,56 +140,7 @@ class MainScreen(Screen[None]):
     def key(self, binding_id: str) -> str:
         return key_label(self.app, binding_id)
 
-    def palette_commands(self) -> list[PaletteCommand]:
-        """The palette's entries for this screen (``ScreenCommands`` shows their keys)."""
-        c = PaletteCommand
-        return [
-            c("New thread", "Start a new conversation", self.action_new_thread, "thread.new"),
-            c("Go to thread", "Find a saved thread by name", self.action_goto_thread,
-              "thread.goto"),
-            c("Rename thread", "Give the thread a new title", self.action_rename_thread,
-              "thread.rename"),
-            c("Delete thread", "Delete the thread here and on the endpoint",
-              self.threads_pane.action_delete),
-            c("Archive or unarchive thread", "Hide the thread from the list, or bring it back",
-              self.threads_pane.action_archive),
-            c("Pin or unpin thread", "Keep the thread at the top of the list",
-              self.threads_pane.action_pin),
-            c("Hide archived threads" if self.threads_pane.show_archived
-              else "Show archived threads", "Toggle archived threads in the thread list",
-              self.threads_pane.action_toggle_archived),
-            c("Filter threads", "Type to narrow the thread list", self.action_filter_threads,
-              "thread.filter"),
-            c("Search messages", "Full-text search of every saved thread",
-              self.action_search_messages, "search.open"),
-            c("Export thread as Markdown", "Write the thread to a .md file",
-              lambda: self.action_export_thread("md"), "thread.export"),
-            c("Export thread as JSON", "Write the thread to a .json file",
-              lambda: self.action_export_thread("json")),
-            c("Open thread by id", "Adopt a thread created elsewhere",
-              self.threads_pane.action_open_by_id),
-            c("Choose assistant", "Pick the assistant to talk to", self.action_pick_assistant,
-              "assistant.pick"),
-            c("Create assistant", "Create a new assistant on the endpoint",
-              self.action_create_assistant),
-            c("Manage assistants", "List, create, edit and delete assistants; switch this "
-              "thread's", self.action_manage_assistants, "assistant.manage"),
-            c("Cancel run", "Cancel the active run", self.action_cancel_run, "run.cancel"),
-            c("Extra instructions for the next run", "Add instructions to the next run only",
-              self.action_toggle_extra_instructions, "composer.extra"),
-            c("Attach file", "Attach a local file to the next message",
-              self.action_attach_file, "files.attach"),
-            c("Clear attachments", "Attach nothing to the next message",
-              self.action_clear_attachments),
-            c("Download files", "Save the files this thread refers to",
-              self.action_download_files, "files.download"),
-            c("Tool activity", "Focus the tool-activity pane", self.action_focus_tools,
-              "tools.focus"),
-            c("Copy last reply", "Copy the newest reply to the clipboard",
-              self.action_copy_last_reply),
-            c("Keys and help", "Every key, as remapped, and its keymap id",
-              self.app.action_help, "app.help"),  # type: ignore[attr-defined]
-        ]
+    palette_commands = main_screen_commands  # the palette's entries (ui/commands.py)
 
     # -- layout and start ---------------------------------------------------------------
 
@@ -252,18 +159,15 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     async def on_mount(self) -> None:
-        width = self.workspace.store.get_state("threads_width")
-        if width and width.isdigit():
-            self.threads_pane.styles.width = max(THREADS_MIN, min(THREADS_MAX, int(width)))
+        self.threads_pane.restore_width()
         saved, cached = self.workspace.restore(limit=LIST_HEAD)
         self.threads_pane.show(saved)
         if len(saved) >= LIST_HEAD:  # the first screenful now, every thread right after
             self.call_after_refresh(self.threads_pane.load_all)
         self.header.thread = self.current.title if self.current else ""
-        profile = self.workspace.profile
-        self.header.endpoint = "local server" if profile.is_local else (profile.base_url or "")
+        self.header.show_profile(self.workspace.profile)
         await self.conversation.show_history(
-            [_from_cache(m) for m in cached], has_more=False,
+            from_cache(cached), has_more=False,
             empty_hint="" if self.current else NEW_THREAD_HINT,
         )
         self.show_usage()
@@ -291,12 +195,8 @@ class MainScreen(Screen[None]):
             self.ready.set()
             return
         self.workspace.attach_engine(self.connection.engine)
+        self.header.show_connection(self.connection)
         kind = getattr(self.connection, "kind", "assistants")
-        self.header.endpoint = self.connection.label + (
-            " · Responses API" if kind == "responses" else ""
-        )
-        if self.connection.is_local and self.connection.label == LOCAL_LABEL:
-            self.header.hint = LOCAL_HINT
         self.activity.add("ok", f"connected to {self.connection.label} ({kind} API)")
         code = getattr(self.connection, "code_interpreter", "")
         if code:
@@ -363,28 +263,16 @@ class MainScreen(Screen[None]):
     async def action_manage_assistants(self) -> None:
         if self._not_connected():
             return
-        chosen = await self.app.push_screen_wait(AssistantsScreen(
-            self.workspace, self.assistant.id if self.assistant else None,
-            self.workspace.registry.definitions,
-            default_model=self.assistant.model if self.assistant else "",
-        ))
-        try:
-            await self.workspace.list_assistants()
-        except AppError:
-            pass
+        managed = await manage_assistants(self.app, self.workspace)
         self.threads.set_assistant_names(self.workspace.assistant_names())
-        if chosen is not None:
-            self.set_assistant(self.known_assistants.get(chosen.id, chosen))
+        if managed.use is not None:
+            self.set_assistant(managed.use)
+        if managed.chosen:
             self._use_thread_assistant()
             if self.current is not None:
-                self.notify(f"This thread now talks to {one_line(chosen.label, 40)}.")
-        elif self.assistant is not None:
-            fresh = self.known_assistants.get(self.assistant.id)
-            if fresh is None:  # the assistant in use was deleted: choose another
-                self.workspace.assistant = None
-                await self.choose_assistant(initial=True)
-            elif fresh != self.assistant:
-                self.set_assistant(fresh)
+                self.notify(f"This thread now talks to {one_line(managed.chosen, 40)}.")
+        elif managed.deleted:  # the assistant in use was deleted: choose another
+            await self.choose_assistant(initial=True)
 
     def _not_connected(self) -> bool:
         if self.connection is None:
@@ -412,7 +300,7 @@ class MainScreen(Screen[None]):
         self.activity.add("info", f"thread: {thread.title}")
         self.threads.mark_open(thread.thread_id)
         self.header.thread = thread.title
-        await self._show_messages(thread, [_from_cache(m) for m in cached], False)
+        await self._show_messages(thread, from_cache(cached), False)
         follow = self.workspace.thread_assistant(thread)
         if follow is not None:
             self.set_assistant(follow)
@@ -438,38 +326,23 @@ class MainScreen(Screen[None]):
             self.header.status = "ready"
         self.composer.focus()
 
-    async def _open_index(self, index: int) -> None:
-        thread = self.threads.thread_at(index)
+    async def _open(self, thread: SavedThread | None) -> None:
         if thread is not None:
             await self.open_thread(thread)
 
     async def action_next_thread(self) -> None:
-        index = self.threads.index_of(self.current.thread_id if self.current else None)
-        await self._open_index(0 if index is None else index + 1)
+        open_id = self.current.thread_id if self.current else None
+        await self._open(self.threads.neighbour(open_id, 1))
 
     async def action_previous_thread(self) -> None:
-        index = self.threads.index_of(self.current.thread_id if self.current else None)
-        if index is None:
-            await self._open_index(len(self.threads.threads) - 1)
-        elif index > 0:
-            await self._open_index(index - 1)
+        open_id = self.current.thread_id if self.current else None
+        await self._open(self.threads.neighbour(open_id, -1))
 
     async def action_jump_thread(self, number: int) -> None:
-        await self._open_index(number - 1)
+        await self._open(self.threads.thread_at(number - 1))
 
     def action_goto_thread(self) -> None:
-        def opener(thread: SavedThread):
-            async def open_it() -> None:
-                await self.open_thread(thread)
-                self.composer.focus()
-
-            return open_it
-
-        self.app.search_commands(
-            [(one_line(t.title, 60) or "Untitled", opener(t), one_line(t.preview, 80) or None)
-             for t in self.threads.threads],
-            placeholder="Go to thread…",
-        )
+        goto_thread(self)
 
     async def _show_messages(self, thread: SavedThread, messages: list[ThreadMessage],
                              has_more: bool) -> None:
@@ -562,11 +435,7 @@ class MainScreen(Screen[None]):
 
     def action_resize_threads(self, step: int) -> None:
         """Make the thread pane wider or narrower (kept for the next start)."""
-        pane = self.threads_pane
-        width = pane.outer_size.width + step
-        width = max(THREADS_MIN, min(THREADS_MAX, width, self.size.width // 2))
-        pane.styles.width = width
-        self.workspace.store.set_state("threads_width", str(width))
+        self.threads_pane.resize(step, self.size.width // 2)
 
     @on(ThreadsPane.Deleted)
     async def thread_deleted(self, event: ThreadsPane.Deleted) -> None:
@@ -577,10 +446,7 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="search", exit_on_error=False, description="Searching messages")
     async def action_search_messages(self) -> None:
-        store, endpoint = self.workspace.store, self.workspace.endpoint
-        hit = await self.app.push_screen_wait(SearchScreen(
-            lambda query: store.search_messages(endpoint, query, limit=SearchScreen.LIMIT)
-        ))
+        hit = await search_messages(self.app, self.workspace)
         if hit is not None:
             await self.open_message(hit.thread_id, hit.message_id)
 
@@ -729,10 +595,7 @@ class MainScreen(Screen[None]):
         """Give the messages shown without an id (the user's) their real ids."""
         messages = await self.workspace.sync_after_run(thread_id)
         if messages and self.workspace.is_showing(thread_id):
-            by_text = {(m.role, m.text): m.id for m in messages}
-            for view in self.conversation.message_views:
-                if view.message_id is None:
-                    view.message_id = by_text.get((view.role, view.text))
+            self.conversation.take_ids(messages)
 
     async def on_run_event(self, live: LiveRun, event: RunEvent) -> None:
         """Render one event of a turn (the only place a run reaches the panes)."""
@@ -741,7 +604,6 @@ class MainScreen(Screen[None]):
             if shown:
                 self.conversation.feed(event.message_id, event.text)
             return
-        log = self.activity.add
         if shown:
             changed, images = self.activity.apply(event, live.run_id)
             for record in changed:
@@ -750,13 +612,11 @@ class MainScreen(Screen[None]):
             self.conversation.update_calls(changed)
             self.workspace.note_images(images)
             self._fetch_images(images)
+        self.activity.log_event(event)
         match event:
-            case RunStarted(run_id=run_id, model=model):
+            case RunStarted():
                 if shown:
                     self.header.usage = ""
-                log("run", f"run {short_id(run_id)} started" + (f" · {model}" if model else ""))
-            case RunStatusChanged(status=status):
-                log("status", f"  {status.replace('_', ' ')}")
             case MessageStarted(message_id=message_id):
                 if shown:
                     await self.conversation.start_reply(message_id, time.time())
@@ -769,12 +629,6 @@ class MainScreen(Screen[None]):
                     )
                     if event.images:
                         await self._show_message_images(message_id, event.images)
-            case ToolCallStarted(kind=kind, name=name):
-                log("tool", f"{kind} {name}".strip() + " started")
-            case ToolCallCompleted(kind=kind, name=name, output=output):
-                log("tool", f"{kind} {name}".strip() + f" → {one_line(output, 120)}")
-            case ActionRequired(calls=calls):
-                log("warn", f"  requires action: {', '.join(c.name for c in calls)}")
             case RunCompleted():
                 await self._run_completed(live, event, shown)
             case RunFailed(status=status, code=code, message=message):
@@ -786,17 +640,7 @@ class MainScreen(Screen[None]):
 
     async def _run_completed(self, live: LiveRun, event: RunCompleted, shown: bool) -> None:
         status, usage, reason = event.status, event.usage, event.reason
-        elapsed = time.monotonic() - live.started
-        detail = f"run {short_id(live.run_id)} {status} in {elapsed:.1f} s"
-        if usage is not None:
-            detail += (f" · {usage.total_tokens:,} tokens (prompt {usage.prompt_tokens:,}, "
-                       f"completion {usage.completion_tokens:,})")
-            detail += " estimated" if usage.estimated else ""
-        if reason:
-            detail += f" · {reason}"
-        if event.left_out:
-            detail += f" · {event.left_out} earlier messages left out to fit the model's window"
-        self.activity.add("ok" if status == "completed" else "warn", detail)
+        self.activity.add("ok" if status == "completed" else "warn", run_summary(live, event))
         if not shown:
             return
         self.run_usage = usage
@@ -854,9 +698,7 @@ class MainScreen(Screen[None]):
             return
         text = workspace.take_unsent()
         if text is not None:
-            view = self._unsent_views.pop(context, None)
-            if view is not None and view.is_mounted:
-                view.remove()
+            self.conversation.drop_unsent(context)
             if self.composer.text.strip() == text.strip():
                 self.composer.clear()
             self.activity.add("info", "sending the message again")
@@ -877,12 +719,8 @@ class MainScreen(Screen[None]):
         and F9 (or Enter) sends it again."""
         self.composer.restore(text)
         context = self.workspace.mark_unsent(text, thread_id)
-        old = self._unsent_views.get(context)
-        if old is not None and old is not view and old.is_mounted:
-            old.remove()  # one marked copy per context: the newest attempt
-        self._unsent_views[context] = view
-        view.set_note(f"not sent — your text is back in the composer; {self.key('run.retry')} "
-                      "or Enter sends it again", failed=True)
+        self.conversation.mark_unsent(context, view, "not sent — your text is back in the "
+                                      f"composer; {self.key('run.retry')} or Enter sends it again")
         self.header.status = "error"
         self.activity.add("error", f"not sent: {reason}")
         self.notify(reason, title="Message not sent", severity="error")
@@ -891,9 +729,7 @@ class MainScreen(Screen[None]):
     def _drop_unsent(self, text: str) -> None:
         """The user sends ``text`` again: drop its marked copy, so it shows once."""
         if self.workspace.take_unsent(text) is not None:
-            view = self._unsent_views.pop(self.workspace.context(), None)
-            if view is not None and view.is_mounted:
-                view.remove()
+            self.conversation.drop_unsent(self.workspace.context())
             self.refresh_bindings()
 
     async def _offer_retry(self, thread_id: str) -> None:
@@ -907,10 +743,7 @@ class MainScreen(Screen[None]):
 
     async def _resolve_busy(self, thread: SavedThread, error: ActiveRunError, text: str,
                             view: MessageView | None) -> None:
-        async def ask(run_id: str, status: str, retry: bool):
-            return await self.app.push_screen_wait(ActiveRunDialog(run_id, status, retry=retry))
-
-        resolution = await self.workspace.resolve_busy(thread.thread_id, error, text, ask)
+        resolution = await resolve_busy(self.app, self.workspace, thread.thread_id, error, text)
         if resolution.action == "follow":
             if view is not None:
                 view.set_note("")
@@ -961,27 +794,16 @@ class MainScreen(Screen[None]):
 
     async def _ask_human(self, thread_id: str, request: HumanRequest) -> HumanAnswer:
         """A function call needs the user (approval, or an output typed by hand)."""
-        record = self.activity.record(request.call.call_id) if self.workspace.is_showing(
-            thread_id) else None
-        if record is not None:
-            record.status = "waiting"
-            self._call_changed(record)
-        try:
-            return await ask_in_modal(self.app, request)
-        finally:
-            if record is not None and record.status == "waiting":
-                record.status = "running"
-                self._call_changed(record)
+        shown = self.workspace.is_showing(thread_id)
+        record = self.activity.record(request.call.call_id) if shown else None
+        return await ask_about_call(self.app, request, record, self._call_changed)
 
     def _tool_result(self, thread_id: str, result: CallResult) -> None:
-        if not self.workspace.is_showing(thread_id):
-            return
-        record = self.activity.record(result.call.call_id)
+        record = self.activity.took_output(result) if self.workspace.is_showing(
+            thread_id) else None
         if record is not None:
-            record.submitted_output(result.output, result.outcome, result.call)
-            record.images.extend(i for i in result.images if i not in record.images)  # MCP
             self._fetch_images(result.images)
-            self._call_changed(record)
+            self.conversation.update_calls([record])
 
     def _call_changed(self, record) -> None:
         self.activity.changed(record.call_id)
@@ -1006,34 +828,11 @@ class MainScreen(Screen[None]):
             self.notify(f"No viewer could be started. The file is at {event.path}.")
 
     def _fetch_images(self, file_ids) -> None:
-        for file_id in file_ids:
-            if file_id in self._images:
-                self._image_ready(file_id, self._images[file_id])
-            elif file_id not in self._fetching:
-                self._fetching.add(file_id)
-                self.run_worker(self._save_image(file_id), group="images",
-                                exit_on_error=False, description="Saving an image")
-
-    async def _save_image(self, file_id: str) -> None:
-        try:
-            path = await self.workspace.save_image(file_id)
-        except (AppError, OSError) as error:
-            reason = error.message if isinstance(error, AppError) else str(error)
-            self.activity.image_failed(file_id, reason)
-            self.conversation.image_failed(file_id, reason)
-            return
-        finally:
-            self._fetching.discard(file_id)
-        self._images[file_id] = path
-        self._image_ready(file_id, path)
-
-    def _image_ready(self, file_id: str, path: Path) -> None:
-        self.activity.image_ready(file_id, path)
-        self.conversation.image_ready(file_id, path)
+        self.images.fetch(file_ids)
 
     async def _show_message_images(self, message_id: str, file_ids) -> None:
-        await self.conversation.show_images(message_id, file_ids, self._images)
-        self._fetch_images(file_ids)
+        await self.conversation.show_images(message_id, file_ids, self.images.paths)
+        self.images.fetch(file_ids)
 
     @work(exclusive=True, group="files", exit_on_error=False, description="Attach a file")
     async def action_attach_file(self) -> None:
@@ -1047,20 +846,7 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="files", exit_on_error=False, description="Download files")
     async def action_download_files(self) -> None:
-        files = list(self.workspace.thread_files.values())
-        if not files:
-            self.notify("This thread refers to no files yet.", severity="warning")
-            return
-        request = await self.app.push_screen_wait(FileDownloadScreen(files))
-        if request is None:
-            return
-        if self._not_connected():
-            return
-        saved, failed = await self.workspace.download(request.files, request.folder)
-        for ref, reason in failed:
-            self.notify(reason, title=f"{ref.label} not downloaded", severity="error")
-        if saved:
-            self.notify(f"{len(saved)} file(s) saved in {request.folder}", title="Downloaded")
+        await download_files(self.app, self.workspace)
 
     def action_focus_tools(self) -> None:
         self.activity.focus()
@@ -1082,14 +868,8 @@ class MainScreen(Screen[None]):
             self.notify("The extra instructions go with your next message.")
 
     def action_copy_last_reply(self) -> None:
-        replies = [v for v in self.conversation.message_views if v.role == "assistant"]
-        if not replies:
-            self.notify("There is no reply to copy yet.", severity="warning")
-            return
-        conversation = self.conversation
-        if isinstance(conversation, ReadingConversation):
-            conversation.select(replies[-1])
-            conversation.action_copy_message()
+        if isinstance(self.conversation, ReadingConversation):
+            self.conversation.copy_last_reply()
 
     async def _show_store_notice(self) -> None:
         """Put back the last session's draft; say once that a damaged store was replaced."""
@@ -1102,12 +882,3 @@ class MainScreen(Screen[None]):
             await self.conversation.add_notice(notice, "error")
             self.notify(notice, title="Thread store replaced", severity="warning", timeout=30)
 
-
-def short_id(object_id: str) -> str:
-    """``run_abc…wxyz`` → ``run_…wxyz``: enough to tell runs apart in the log."""
-    prefix, _, rest = object_id.partition("_")
-    return f"{prefix}_…{rest[-6:]}" if len(rest) > 8 else object_id
-
-
-def _from_cache(message: CachedMessage) -> ThreadMessage:
-    return ThreadMessage(message.message_id, message.role, message.text, message.created_at)

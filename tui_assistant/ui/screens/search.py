@@ -3,7 +3,8 @@
 The screen asks the store (SQLite FTS5, see ``Store.search_messages``) on every
 keystroke; a query takes milliseconds. Each hit shows the thread's title, who wrote the
 message and when, and an excerpt with the matched words marked. Choosing a hit returns
-it; the main screen then opens that thread scrolled to the message.
+it (``search_messages`` is that flow, over the workspace's endpoint); the main screen then
+opens that thread scrolled to the message.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -24,6 +25,11 @@ from textual.widgets.option_list import Option
 
 from tui_assistant.store import HIT_END, HIT_START, SearchHit
 from tui_assistant.text import clean_text, one_line
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from tui_assistant.workspace import Workspace
 
 Searcher = Callable[[str], list[SearchHit]]
 
@@ -168,3 +174,12 @@ class SearchScreen(ModalScreen[SearchHit | None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+async def search_messages(app: App, workspace: Workspace) -> SearchHit | None:
+    """The search screen over the saved threads of the workspace's endpoint; the hit
+    chosen, or ``None``."""
+    store, endpoint = workspace.store, workspace.endpoint
+    return await app.push_screen_wait(SearchScreen(
+        lambda query: store.search_messages(endpoint, query, limit=SearchScreen.LIMIT)
+    ))

@@ -13,14 +13,16 @@ Both show a countdown to the run's ``expires_at``. Escape cancels the run.
 ``ask_in_modal(app, request)`` is the ``ask`` callback of ``tools.ToolRunner``: it pushes
 the modal and awaits an ``asyncio.Future`` that the modal resolves (the toad pattern). If
 the runner withdraws the question (the run expired or was cancelled elsewhere), the
-awaiting task is cancelled and the modal closes itself.
+awaiting task is cancelled and the modal closes itself. ``ask_about_call`` does the same
+with the call shown as waiting for the user meanwhile (the main screen's ``ask_human``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -34,7 +36,10 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 from tui_assistant.text import clean_text
 from tui_assistant.tools.runner import HumanAnswer, HumanRequest
 
-__all__ = ["FunctionCallScreen", "ask_in_modal", "countdown_text"]
+if TYPE_CHECKING:
+    from tui_assistant.tool_calls import ToolCallRecord
+
+__all__ = ["FunctionCallScreen", "ask_about_call", "ask_in_modal", "countdown_text"]
 
 
 def countdown_text(expires_at: float | None, now: float | None = None) -> str:
@@ -187,3 +192,18 @@ async def ask_in_modal(app: App, request: HumanRequest) -> HumanAnswer:
     except asyncio.CancelledError:  # withdrawn: the run stopped waiting
         screen.withdraw()
         raise
+
+
+async def ask_about_call(app: App, request: HumanRequest, record: ToolCallRecord | None,
+                         changed: Callable[[ToolCallRecord], None]) -> HumanAnswer:
+    """``ask_in_modal``, with the call's ``record`` (when it is shown) ``waiting`` until
+    the user answers; ``changed`` redraws it."""
+    if record is not None:
+        record.status = "waiting"
+        changed(record)
+    try:
+        return await ask_in_modal(app, request)
+    finally:
+        if record is not None and record.status == "waiting":
+            record.status = "running"
+            changed(record)

@@ -135,6 +135,8 @@ class Conversation(VerticalScroll):
         """Mounts the older part of the history shown last, chunk by chunk."""
         self._held: list[ThreadMessage] = []
         """Messages of that history not mounted yet (oldest first)."""
+        self._unsent: dict[str, MessageView] = {}
+        """The message marked "not sent", by context (a thread id, or "" for a new one)."""
 
     @property
     def vertical_scrollbar(self) -> ScrollBar:
@@ -369,6 +371,29 @@ class Conversation(VerticalScroll):
                 view.set_note(note)
         self._streaming.clear()
         self._update_below_hint()
+
+    def mark_unsent(self, context: str, view: MessageView, note: str) -> None:
+        """``view`` holds a message of ``context`` that was not sent: mark it with
+        ``note``. One marked copy per context: the newest attempt."""
+        old = self._unsent.get(context)
+        if old is not None and old is not view and old.is_mounted:
+            old.remove()
+        self._unsent[context] = view
+        view.set_note(note, failed=True)
+
+    def drop_unsent(self, context: str) -> None:
+        """The unsent message of ``context`` is being sent again: its marked copy goes."""
+        view = self._unsent.pop(context, None)
+        if view is not None and view.is_mounted:
+            view.remove()
+
+    def take_ids(self, messages: Sequence[ThreadMessage]) -> None:
+        """Give the messages shown without an id (the user's) their ids from ``messages``
+        (matched by role and text)."""
+        by_text = {(m.role, m.text): m.id for m in messages}
+        for view in self.message_views:
+            if view.message_id is None:
+                view.message_id = by_text.get((view.role, view.text))
 
     async def add_notice(self, text: str, kind: str = "info") -> None:
         await self.mount(Notice(text, kind))

@@ -25,17 +25,26 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.dom import DOMNode
 from textual.widgets import Static
 
+from tui_assistant.errors import AppError
 from tui_assistant.files import open_externally
 
-__all__ = ["ImagePreview", "inline_image_class", "prepare_inline_images", "terminal_query"]
+__all__ = [
+    "ImagePreview",
+    "SavedImages",
+    "inline_image_class",
+    "prepare_inline_images",
+    "terminal_query",
+]
 
 QUERY_TIMEOUT = 0.5
 """How long to wait for a terminal that does not answer the device-attributes query."""
@@ -268,3 +277,51 @@ class ImagePreview(Vertical):
         self.query_one(".image-path", Static).update(
             Text(f"image {self.file_id} · not downloaded: {reason}", style="red")
         )
+
+
+class ShowsImages(Protocol):
+    """A pane with image previews (the tool pane, the conversation)."""
+
+    def image_ready(self, file_id: str, path: Path) -> None: ...
+
+    def image_failed(self, file_id: str, reason: str) -> None: ...
+
+
+class SavedImages:
+    """Images runs and messages refer to, each saved once, in ``node``'s workers (group
+    ``images``); the ``panes`` showing them are told when one is ready or has failed."""
+
+    def __init__(self, node: DOMNode, save: Callable[[str], Awaitable[Path]],
+                 panes: Callable[[], Iterable[ShowsImages]]) -> None:
+        self._node = node
+        self._save = save
+        self._panes = panes
+        self.paths: dict[str, Path] = {}
+        """File id -> where it was saved."""
+        self._fetching: set[str] = set()
+
+    def fetch(self, file_ids: Sequence[str]) -> None:
+        for file_id in file_ids:
+            if file_id in self.paths:
+                self._ready(file_id, self.paths[file_id])
+            elif file_id not in self._fetching:
+                self._fetching.add(file_id)
+                self._node.run_worker(self._save_image(file_id), group="images",
+                                      exit_on_error=False, description="Saving an image")
+
+    async def _save_image(self, file_id: str) -> None:
+        try:
+            path = await self._save(file_id)
+        except (AppError, OSError) as error:
+            reason = error.message if isinstance(error, AppError) else str(error)
+            for pane in self._panes():
+                pane.image_failed(file_id, reason)
+            return
+        finally:
+            self._fetching.discard(file_id)
+        self.paths[file_id] = path
+        self._ready(file_id, path)
+
+    def _ready(self, file_id: str, path: Path) -> None:
+        for pane in self._panes():
+            pane.image_ready(file_id, path)

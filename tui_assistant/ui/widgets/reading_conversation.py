@@ -129,6 +129,15 @@ class ReadingConversation(Conversation):
         who = "your message" if view.role == "user" else "the reply"
         self.notify(describe(text, who), title="Copied")
 
+    def copy_last_reply(self) -> None:
+        """Select the newest reply and copy it (the palette's "Copy last reply")."""
+        replies = [v for v in self.message_views if v.role == "assistant"]
+        if not replies:
+            self.notify("There is no reply to copy yet.", severity="warning")
+            return
+        self.select(replies[-1])
+        self.action_copy_message()
+
     def action_copy_code(self) -> None:
         view = self._current()
         blocks = code_blocks(view.text) if view is not None else []

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from tui_assistant.backend import LOCAL_HINT, LOCAL_LABEL
 from tui_assistant.text import one_line
+
+if TYPE_CHECKING:
+    from tui_assistant.backend import Connection
+    from tui_assistant.config import Profile
 
 STATUS_STYLES = {
     "connecting": "yellow",
@@ -49,6 +56,18 @@ class StatusHeader(Static):
     usage: reactive[str] = reactive("")
     thread: reactive[str] = reactive("")
     """The open thread's title (empty for a new thread)."""
+
+    def show_profile(self, profile: Profile) -> None:
+        """Where the app is about to connect."""
+        self.endpoint = "local server" if profile.is_local else (profile.base_url or "")
+
+    def show_connection(self, connection: Connection) -> None:
+        """Where the app is connected (and through which API, when it is not the
+        Assistants API); how to use the local server, when it is the demo one."""
+        kind = getattr(connection, "kind", "assistants")
+        self.endpoint = connection.label + (" · Responses API" if kind == "responses" else "")
+        if connection.is_local and connection.label == LOCAL_LABEL:
+            self.hint = LOCAL_HINT
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")

@@ -252,6 +252,14 @@ class ThreadList(ScrollView, can_focus=True):
             return self.threads[index]
         return None
 
+    def neighbour(self, thread_id: str | None, step: int) -> SavedThread | None:
+        """The thread ``step`` rows after (1) or before (-1) ``thread_id`` in the list as
+        shown; from no thread (or one not listed), the first or the last."""
+        index = self.index_of(thread_id)
+        if index is None:
+            return self.thread_at(0 if step > 0 else len(self.threads) - 1)
+        return self.thread_at(index + step) if index + step >= 0 else None
+
     @property
     def highlighted_thread(self) -> SavedThread | None:
         return self.thread_at(self.highlighted)

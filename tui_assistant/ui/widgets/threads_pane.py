@@ -46,6 +46,8 @@ __all__ = ["ThreadsPane"]
 LIST_HEAD = 200
 """Thread rows read at once (before the first frame, and when a long list changes); the
 rest follow, read off the event loop."""
+WIDTH_MIN, WIDTH_MAX = 16, 80
+"""Columns the pane may be resized to (alt+left, alt+right)."""
 
 
 class ThreadsPane(Vertical):
@@ -115,6 +117,19 @@ class ThreadsPane(Vertical):
     @property
     def filter(self) -> ThreadFilter:
         return self.query_one(ThreadFilter)
+
+    def restore_width(self) -> None:
+        """The width the pane was last given (kept in the store's state)."""
+        width = self.workspace.store.get_state("threads_width")
+        if width and width.isdigit():
+            self.styles.width = max(WIDTH_MIN, min(WIDTH_MAX, int(width)))
+
+    def resize(self, step: int, limit: int) -> None:
+        """Make the pane ``step`` columns wider (or narrower), at most ``limit`` wide; the
+        width is kept for the next start."""
+        width = max(WIDTH_MIN, min(WIDTH_MAX, self.outer_size.width + step, limit))
+        self.styles.width = width
+        self.workspace.store.set_state("threads_width", str(width))
 
     def _open_id(self) -> str | None:
         current = self.workspace.current

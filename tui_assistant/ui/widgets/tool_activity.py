@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
@@ -41,13 +41,18 @@ from tui_assistant.events import (
     RunCompleted,
     RunEvent,
     RunFailed,
+    RunStarted,
+    RunStatusChanged,
     ToolCallCompleted,
     ToolCallDelta,
     ToolCallStarted,
 )
-from tui_assistant.text import clean_text
+from tui_assistant.text import clean_text, one_line, short_id
 from tui_assistant.tool_calls import ToolCallRecord, format_duration
 from tui_assistant.ui.widgets.image_preview import ImagePreview
+
+if TYPE_CHECKING:
+    from tui_assistant.tools import CallResult
 
 __all__ = ["ActivityLine", "ToolActivity", "ToolEntry"]
 
@@ -401,6 +406,30 @@ class ToolActivity(VerticalScroll, can_focus=True):
         if entry is not None:
             entry.dirty = True
             self._wake()
+
+    def log_event(self, event: RunEvent) -> None:
+        """The lifecycle line of a run event that has one (a run of any thread)."""
+        match event:
+            case RunStarted(run_id=run_id, model=model):
+                with_model = f" · {model}" if model else ""
+                self.add("run", f"run {short_id(run_id)} started{with_model}")
+            case RunStatusChanged(status=status):
+                self.add("status", f"  {status.replace('_', ' ')}")
+            case ToolCallStarted(kind=kind, name=name):
+                self.add("tool", f"{kind} {name}".strip() + " started")
+            case ToolCallCompleted(kind=kind, name=name, output=output):
+                self.add("tool", f"{kind} {name}".strip() + f" → {one_line(output, 120)}")
+            case ActionRequired(calls=calls):
+                self.add("warn", f"  requires action: {', '.join(c.name for c in calls)}")
+
+    def took_output(self, result: CallResult) -> ToolCallRecord | None:
+        """A function output was submitted for a call shown here: its record, updated."""
+        record = self.record(result.call.call_id)
+        if record is not None:
+            record.submitted_output(result.output, result.outcome, result.call)
+            record.images.extend(i for i in result.images if i not in record.images)  # MCP
+            self.changed(record.call_id)
+        return record
 
     def apply(self, event: RunEvent, run_id: str) -> tuple[list[ToolCallRecord], list[str]]:
         """Take in one run event of the open thread's run ``run_id``.
