@@ -113,6 +113,13 @@ class Connection:
         """The wire API in use: ``assistants`` or ``responses`` (``auto`` resolved)."""
         return str(getattr(self.engine, "kind", "assistants"))
 
+    @property
+    def title(self) -> str:
+        """Where replies come from, for the header: the label, and the engine's API
+        when it is not the Assistants API (the model the app is built on)."""
+        api = str(getattr(self.engine, "api_name", ""))
+        return f"{self.label} · {api}" if api and self.kind != "assistants" else self.label
+
     async def close(self) -> None:
         try:
             await self.engine.aclose()

@@ -837,6 +837,7 @@ class AssistantsEngine:
     """``Engine`` over the Assistants API of an OpenAI-compatible endpoint."""
 
     kind = "assistants"
+    api_name = "Assistants API"
 
     def __init__(
         self,

@@ -161,6 +161,10 @@ class Engine(Protocol):
 
     label: str
     """A short description of the endpoint for the header, e.g. ``api.example.com``."""
+    kind: str
+    """The engine's entry in ``engines.ENGINE_KINDS``: ``assistants``, ``responses``."""
+    api_name: str
+    """The wire API by name, for people: ``Assistants API``, ``Responses API``."""
 
     async def check(self) -> None:
         """Probe the endpoint once; raise an ``EngineError`` subclass if it cannot be used."""

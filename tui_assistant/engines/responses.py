@@ -716,6 +716,7 @@ class ResponsesEngine:
     """``Engine`` over the Responses + Conversations API of an OpenAI-compatible endpoint."""
 
     kind = "responses"
+    api_name = "Responses API"
 
     def __init__(
         self,

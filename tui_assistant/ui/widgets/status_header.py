@@ -64,8 +64,7 @@ class StatusHeader(Static):
     def show_connection(self, connection: Connection) -> None:
         """Where the app is connected (and through which API, when it is not the
         Assistants API); how to use the local server, when it is the demo one."""
-        kind = getattr(connection, "kind", "assistants")
-        self.endpoint = connection.label + (" · Responses API" if kind == "responses" else "")
+        self.endpoint = connection.title
         if connection.is_local and connection.label == LOCAL_LABEL:
             self.hint = LOCAL_HINT
 
