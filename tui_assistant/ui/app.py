@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -46,6 +47,16 @@ DIALOG_ACTIONS = frozenset({
 """Actions that open a dialog, often a moment later (from a worker)."""
 TYPE_AHEAD_WAIT = 1.0
 """Keys typed after a dialog key wait at most this long for the dialog to open."""
+
+
+def resume_gc() -> None:
+    """Turn the garbage collector back on if start-up turned it off (``cli._run_app``).
+
+    What start-up made (modules, classes, the SDK's models) is frozen first: it lives as
+    long as the app, so later collections need not scan it."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 class TuiAssistantApp(App[int]):
@@ -151,7 +162,10 @@ class TuiAssistantApp(App[int]):
         self, connector: Connector, profile: Profile, settings: Settings
     ) -> Connection:
         await self._first_frame.wait()
-        return await connector(profile, settings)
+        try:
+            return await connector(profile, settings)
+        finally:
+            resume_gc()
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._first_frame.set)

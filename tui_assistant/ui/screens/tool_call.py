@@ -22,7 +22,6 @@ import asyncio
 import time
 from typing import ClassVar
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
@@ -72,6 +71,8 @@ class FunctionCallScreen(ModalScreen[HumanAnswer | None]):
     # -- layout --------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        from rich.syntax import Syntax  # Pygments loads with the first dialog
+
         request = self.request
         call = request.call
         if request.kind == "answer":
