@@ -187,6 +187,29 @@ def _import_engine() -> None:
     import tui_assistant.engines.assistants  # noqa: F401
 
 
+_preloading: threading.Thread | None = None
+
+
+def preload_engines() -> None:
+    """Start importing the engine (the SDK: ~0.5 s of CPU) in a thread, once.
+
+    The app calls this as soon as its first frame is out, before the connection starts:
+    the import then overlaps with what the UI still does after that frame. ``connect``
+    imports the engine too; Python's import lock makes it wait for this import (or try
+    again, and report the error, if this one failed)."""
+    global _preloading
+    if _preloading is None and "tui_assistant.engines.assistants" not in sys.modules:
+        _preloading = threading.Thread(target=_preload, name="engine-import", daemon=True)
+        _preloading.start()
+
+
+def _preload() -> None:
+    try:
+        _import_engine()
+    except Exception:  # noqa: BLE001 - connect imports again and reports the error
+        pass
+
+
 def _load_engines(kind: str) -> None:
     """Import the engine modules ``kind`` may need (the SDK import is slow)."""
     import tui_assistant.engines.assistants  # noqa: F401
@@ -253,31 +276,15 @@ async def connect(
             the Assistants API.
     """
     if profile.is_local:
-        running: LocalServer | _Stoppable | None = server
-        base_url = server.base_url if server is not None else None
-        if server is None and child is not None:
-            # the engine's import (the SDK, the slow part) runs while the child starts
-            imported = asyncio.ensure_future(asyncio.to_thread(_import_engine))
-            base_url = await _local_base_url(child)
-            await asyncio.gather(imported, return_exceptions=True)
-            running = child if base_url is not None else None
-        if base_url is None:
-            running = await asyncio.to_thread(_start_local, settings)
-            base_url = running.base_url
-        owned = running if running is not server else None
-        label = local_label(running) if hasattr(running, "app") else LOCAL_LABEL
+        # How code runs is a probe of bubblewrap (a child process): asked meanwhile.
+        code_task = asyncio.ensure_future(asyncio.to_thread(_code_interpreter, settings))
         try:
-            kind = "assistants" if profile.engine == "auto" else profile.engine
-            engine = await asyncio.to_thread(
-                _make_engine, kind, base_url, LOCAL_API_KEY, {}, label, assistants
-            )
-            await engine.check()
+            connection = await _connect_local(profile, settings, server, assistants, child)
         except BaseException:
-            if owned is not None:
-                await asyncio.to_thread(owned.stop)
+            code_task.cancel()
             raise
-        code = await asyncio.to_thread(_code_interpreter, settings)
-        return Connection(engine, label, True, owned, code_interpreter=code)
+        connection.code_interpreter = await code_task
+        return connection
 
     api_key = await asyncio.to_thread(profile.api_key)
     assert profile.base_url is not None
@@ -306,3 +313,37 @@ async def connect(
             "running, and any proxy or firewall on the way."
         ) from error
     return Connection(engine, engine.label, False)
+
+
+async def _connect_local(
+    profile: Profile,
+    settings: Settings,
+    server: LocalServer | None,
+    assistants: object | None,
+    child: ChildServer | None,
+) -> Connection:
+    """``connect`` for the built-in server (without ``code_interpreter``)."""
+    running: LocalServer | _Stoppable | None = server
+    base_url = server.base_url if server is not None else None
+    if server is None and child is not None:
+        # the engine's import (the SDK, the slow part) runs while the child starts
+        imported = asyncio.ensure_future(asyncio.to_thread(_import_engine))
+        base_url = await _local_base_url(child)
+        await asyncio.gather(imported, return_exceptions=True)
+        running = child if base_url is not None else None
+    if base_url is None:
+        running = await asyncio.to_thread(_start_local, settings)
+        base_url = running.base_url
+    owned = running if running is not server else None
+    label = local_label(running) if hasattr(running, "app") else LOCAL_LABEL
+    try:
+        kind = "assistants" if profile.engine == "auto" else profile.engine
+        engine = await asyncio.to_thread(
+            _make_engine, kind, base_url, LOCAL_API_KEY, {}, label, assistants
+        )
+        await engine.check()
+    except BaseException:
+        if owned is not None:
+            await asyncio.to_thread(owned.stop)
+        raise
+    return Connection(engine, label, True, owned)

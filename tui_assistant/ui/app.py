@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events
 from textual.app import App, SystemCommand
@@ -25,17 +25,19 @@ from textual.theme import Theme
 from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
-from tui_assistant.backend import Connection, Prestarted, connect
+from tui_assistant.backend import Connection, Prestarted, connect, preload_engines
 from tui_assistant.config import Profile, Settings
 from tui_assistant.errors import AppError
 from tui_assistant.store import Store
 from tui_assistant.text import clean_text
-from tui_assistant.tools.mcp import McpNotice
 from tui_assistant.ui.keys import restore_alt_digits, use_paste_safe_parser
 from tui_assistant.ui.screens.help import HelpScreen, key_rows
 from tui_assistant.ui.screens.main import MainScreen
 from tui_assistant.ui.widgets.tool_activity import ToolActivity
 from tui_assistant.workspace import Workspace
+
+if TYPE_CHECKING:
+    from tui_assistant.tools.mcp import McpManager, McpNotice
 
 Connector = Callable[[Profile, Settings], Awaitable[Connection]]
 
@@ -92,7 +94,9 @@ class TuiAssistantApp(App[int]):
         self.settings = settings
         self.profile = profile
         self.store = store
-        if connector is connect or isinstance(connector, Prestarted):
+        self._loads_engine = connector is connect or isinstance(connector, Prestarted)
+        """Whether to load the engine at the first frame (``backend.connect`` connects)."""
+        if self._loads_engine:
             # a Responses engine keeps its assistants in the store
             connector = partial(connector, assistants=store.local_assistants(profile.endpoint_key))
         self._first_frame = asyncio.Event()
@@ -103,7 +107,6 @@ class TuiAssistantApp(App[int]):
         self._type_ahead: deque[events.Event] | None = None
         """Keys and pastes typed while a dialog is opening; they go to the dialog."""
         self.workspace = Workspace(store, profile, settings)
-        self.workspace.mcp.on_notice = self._mcp_notice
 
     def get_default_screen(self) -> Screen:
         return MainScreen(self.workspace, self._starting_mcp(self.connector),
@@ -117,10 +120,16 @@ class TuiAssistantApp(App[int]):
 
         async def connect_then_start(profile: Profile, settings: Settings) -> Connection:
             connection = await connector(profile, settings)
-            self.workspace.mcp.start()
+            self._mcp().start()
             return connection
 
         return connect_then_start
+
+    def _mcp(self) -> McpManager:
+        """The workspace's MCP servers, reporting to the app (made on first use)."""
+        manager = self.workspace.mcp
+        manager.on_notice = self._mcp_notice
+        return manager
 
     def _mcp_notice(self, notice: McpNotice) -> None:
         """A server is ready (a line in the tool pane) or failed (also a notification,
@@ -141,14 +150,14 @@ class TuiAssistantApp(App[int]):
 
         async def restart() -> None:
             self.notify(f"Restarting MCP server '{name}'…")
-            await self.workspace.mcp.restart(name)
+            await self._mcp().restart(name)
 
         self.run_worker(restart(), group=f"mcp-{name}", exclusive=True, exit_on_error=False,
                         description=f"Restarting MCP server {name}")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for server in self.workspace.mcp.servers.values():
+        for server in self._mcp().servers.values():
             yield SystemCommand(
                 f"Restart MCP server {server.name}",
                 f"{server.status} · {server.config.target}",
@@ -156,7 +165,14 @@ class TuiAssistantApp(App[int]):
             )
 
     async def on_unmount(self) -> None:
-        await self.workspace.mcp.aclose()
+        await self.workspace.close_mcp()
+
+    def _first_frame_out(self) -> None:
+        # The SDK's import starts now, in a thread, while the UI finishes what it does
+        # after the first frame (the connection starts once the screen asks for it).
+        if self._loads_engine:
+            preload_engines()
+        self._first_frame.set()
 
     async def _connect_after_first_frame(
         self, connector: Connector, profile: Profile, settings: Settings
@@ -168,7 +184,7 @@ class TuiAssistantApp(App[int]):
             resume_gc()
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self._first_frame.set)
+        self.call_after_refresh(self._first_frame_out)
         # The config's theme wins; otherwise the one last chosen from the palette.
         for theme in (self.settings.theme, self.store.get_state("theme")):
             if theme and theme in self.available_themes:
