@@ -31,7 +31,6 @@ from tui_assistant.errors import AppError
 from tui_assistant.store import Store
 from tui_assistant.text import clean_text
 from tui_assistant.ui.keys import restore_alt_digits, use_paste_safe_parser
-from tui_assistant.ui.screens.help import HelpScreen, key_rows
 from tui_assistant.ui.screens.main import MainScreen
 from tui_assistant.ui.widgets.tool_activity import ToolActivity
 from tui_assistant.workspace import Workspace
@@ -311,6 +310,8 @@ class TuiAssistantApp(App[int]):
 
     def action_help(self) -> None:
         """F1: the keys of the screen underneath, as remapped."""
+        from tui_assistant.ui.screens.help import HelpScreen, key_rows
+
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(key_rows(self, self.screen)))
