@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.geometry import Size
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
@@ -103,6 +104,8 @@ class TuiAssistantApp(App[int]):
         """Connects once the first frame is out: the SDK's import would slow it down."""
         self.open_thread_id = open_thread_id
         """A thread to adopt and open once connected (``tui-assistant open ID``)."""
+        self._terminal_size: Size | None = None
+        """The size of the last ``Resize`` passed on (a repeat of it is dropped)."""
         self._type_ahead: deque[events.Event] | None = None
         """Keys and pastes typed while a dialog is opening; they go to the dialog."""
         self.workspace = Workspace(store, profile, settings)
@@ -182,8 +185,11 @@ class TuiAssistantApp(App[int]):
         finally:
             resume_gc()
 
+    def on_ready(self) -> None:
+        """Textual's ``Ready``: the first frame has been written."""
+        self._first_frame_out()
+
     def on_mount(self) -> None:
-        self.call_after_refresh(self._first_frame_out)
         # The config's theme wins; otherwise the one last chosen from the palette.
         for theme in (self.settings.theme, self.store.get_state("theme")):
             if theme and theme in self.available_themes:
@@ -215,6 +221,12 @@ class TuiAssistantApp(App[int]):
     # without one, or TYPE_AHEAD_WAIT passed) and are then delivered in order.
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Resize):
+            # Textual sends the terminal's size twice at start (from the driver, then
+            # once running), and the screen lays itself out and renders again for each.
+            if event.size == self._terminal_size:
+                return
+            self._terminal_size = event.size
         # Only input as it arrives: a key the focused widget did not handle comes back
         # here on its way up (forwarded), and that one Textual handles as before.
         if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
