@@ -47,26 +47,48 @@ CHILD_START_TIMEOUT = 20.0
 class ChildServer:
     """The built-in server in a child process (``tui_assistant.server.child``).
 
-    Started before the UI is imported, so its start-up runs on another CPU while the
-    first frame is drawn; ``wait_ready()`` returns its base URL. It stops when ``stop()``
-    closes its stdin, and by itself when this process is gone.
+    ``start()`` launches it; the app does so once its first frame is out, so the server's
+    start-up (~0.3 s of CPU) runs on another CPU while the SDK is imported, not against
+    the first frame (on a busy machine they shared one CPU). ``wait_ready()`` starts it
+    if nobody did and returns its base URL. It stops when ``stop()`` closes its stdin,
+    and by itself when this process is gone.
     """
 
     def __init__(self, settings: Settings) -> None:
         self._lock = threading.Lock()
         self._ready: str | None = None
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "tui_assistant.server.child", str(paths.server_db_path()),
-             repr(float(settings.demo_token_delay)), settings.code_interpreter],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            close_fds=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
-        )
+        self._argv = [
+            sys.executable, "-m", "tui_assistant.server.child", str(paths.server_db_path()),
+            repr(float(settings.demo_token_delay)), settings.code_interpreter,
+        ]
+        self._process: subprocess.Popen[bytes] | None = None
+        self._failed = ""
+
+    def start(self) -> None:
+        """Launch the server process (once; a failure is reported by ``wait_ready``)."""
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
+        if self._process is not None or self._failed:
+            return
+        try:
+            self._process = subprocess.Popen(
+                self._argv,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                close_fds=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
+            )
+        except OSError as error:  # cannot start a process: connect starts it in a thread
+            self._failed = str(error) or type(error).__name__
 
     def wait_ready(self, timeout: float = CHILD_START_TIMEOUT) -> str:
         """The server's base URL once it serves; ``RuntimeError`` if it cannot start."""
         with self._lock:
             if self._ready is not None:
                 return self._ready
+            self._start()
+            if self._process is None:
+                raise RuntimeError(f"the local server did not start: {self._failed}")
             assert self._process.stdout is not None
             timer = threading.Timer(timeout, self._process.kill)
             timer.start()
@@ -84,6 +106,9 @@ class ChildServer:
     def stop(self) -> None:
         """Stop the server (idempotent)."""
         process = self._process
+        if process is None:
+            self._failed = self._failed or "stopped"  # and never started after this
+            return
         if process.poll() is None:
             try:
                 assert process.stdin is not None
@@ -219,10 +244,16 @@ def _load_engines(kind: str) -> None:
 
 
 class Prestarted:
-    """A connector whose slow part started early: ``prestart`` returns one."""
+    """A connector whose slow part starts early: ``prestart`` returns one, the app calls
+    ``start()`` once its first frame is out."""
 
     def __init__(self, child: ChildServer | None) -> None:
         self.child = child
+
+    def start(self) -> None:
+        """Start the local server's process now (if the profile uses one)."""
+        if self.child is not None:
+            self.child.start()
 
     async def __call__(self, profile: Profile, settings: Settings, **options) -> Connection:
         return await connect(profile, settings, child=self.child, **options)
@@ -234,15 +265,12 @@ class Prestarted:
 
 
 def prestart(profile: Profile, settings: Settings) -> Prestarted:
-    """Start what the profile needs now (the local server, in a child process) and return
-    the connector that finishes the connection: the app's start-up overlaps with it.
+    """The connector for ``profile``: what it needs (the local server, in a child
+    process) starts with ``start()``, and the connection overlaps with the app's start.
     Call ``stop()`` once the app has ended."""
     if not profile.is_local or settings.local_model is not None:
         return Prestarted(None)  # a real model's key stays in this process
-    try:
-        return Prestarted(ChildServer(settings))
-    except OSError:  # cannot start a process: the server starts in a thread later
-        return Prestarted(None)
+    return Prestarted(ChildServer(settings))
 
 
 async def _local_base_url(child: ChildServer) -> str | None:

@@ -340,7 +340,7 @@ def _run_app(args: argparse.Namespace) -> int:
     # until the app is connected (``ui.app.resume_gc``).
     gc.disable()
     try:
-        # The local server starts in a child process now, while the UI is imported.
+        # The local server's process starts with the app's first frame (``Prestarted``).
         connector = prestart(profile, settings)
         try:
             from tui_assistant.ui.app import launch

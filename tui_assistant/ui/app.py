@@ -96,6 +96,8 @@ class TuiAssistantApp(App[int]):
         self.store = store
         self._loads_engine = connector is connect or isinstance(connector, Prestarted)
         """Whether to load the engine at the first frame (``backend.connect`` connects)."""
+        self._prestarted = connector if isinstance(connector, Prestarted) else None
+        """Started at the first frame: the local server's process, if any."""
         if self._loads_engine:
             # a Responses engine keeps its assistants in the store
             connector = partial(connector, assistants=store.local_assistants(profile.endpoint_key))
@@ -170,8 +172,11 @@ class TuiAssistantApp(App[int]):
         await self.workspace.close_mcp()
 
     def _first_frame_out(self) -> None:
-        # The SDK's import starts now, in a thread, while the UI finishes what it does
-        # after the first frame (the connection starts once the screen asks for it).
+        # The local server's process and the SDK's import start now (the process on
+        # another CPU, the import in a thread), while the UI finishes what it does after
+        # the first frame; the connection starts once the screen asks for it.
+        if self._prestarted is not None:
+            self._prestarted.start()
         if self._loads_engine:
             preload_engines()
         self._first_frame.set()
