@@ -51,6 +51,14 @@ TYPE_AHEAD_WAIT = 1.0
 """Keys typed after a dialog key wait at most this long for the dialog to open."""
 
 
+def breakpoint_classes(size: int, breakpoints: list[tuple[int, str]]) -> list[str]:
+    """The class of the largest breakpoint ``size`` reaches (as ``Screen`` picks it)."""
+    for least, name in sorted(breakpoints, reverse=True):
+        if size >= least:
+            return [name]
+    return []
+
+
 def resume_gc() -> None:
     """Turn the garbage collector back on if start-up turned it off (``cli._run_app``).
 
@@ -113,8 +121,16 @@ class TuiAssistantApp(App[int]):
         self.workspace = Workspace(store, profile, settings)
 
     def get_default_screen(self) -> Screen:
-        return MainScreen(self.workspace, self._starting_mcp(self.connector),
-                          open_thread_id=self.open_thread_id)
+        screen = MainScreen(self.workspace, self._starting_mcp(self.connector),
+                            open_thread_id=self.open_thread_id)
+        # Textual gives a screen its breakpoint classes (-narrow, -short…) at its first
+        # Resize, which comes after the first frame: a narrow terminal's first frame had
+        # the wide layout and was laid out and drawn again. The terminal's size is known
+        # now; the Resize then finds the classes already set.
+        width, height = self.size
+        screen.add_class(*breakpoint_classes(width, self.HORIZONTAL_BREAKPOINTS),
+                         *breakpoint_classes(height, self.VERTICAL_BREAKPOINTS))
+        return screen
 
     # -- MCP servers -------------------------------------------------------------------
 
