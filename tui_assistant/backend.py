@@ -47,26 +47,48 @@ CHILD_START_TIMEOUT = 20.0
 class ChildServer:
     """The built-in server in a child process (``tui_assistant.server.child``).
 
-    Started before the UI is imported, so its start-up runs on another CPU while the
-    first frame is drawn; ``wait_ready()`` returns its base URL. It stops when ``stop()``
-    closes its stdin, and by itself when this process is gone.
+    ``start()`` launches it; the app does so once its first frame is out, so the server's
+    start-up (~0.3 s of CPU) runs on another CPU while the SDK is imported, not against
+    the first frame (on a busy machine they shared one CPU). ``wait_ready()`` starts it
+    if nobody did and returns its base URL. It stops when ``stop()`` closes its stdin,
+    and by itself when this process is gone.
     """
 
     def __init__(self, settings: Settings) -> None:
         self._lock = threading.Lock()
         self._ready: str | None = None
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "tui_assistant.server.child", str(paths.server_db_path()),
-             repr(float(settings.demo_token_delay)), settings.code_interpreter],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            close_fds=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
-        )
+        self._argv = [
+            sys.executable, "-m", "tui_assistant.server.child", str(paths.server_db_path()),
+            repr(float(settings.demo_token_delay)), settings.code_interpreter,
+        ]
+        self._process: subprocess.Popen[bytes] | None = None
+        self._failed = ""
+
+    def start(self) -> None:
+        """Launch the server process (once; a failure is reported by ``wait_ready``)."""
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
+        if self._process is not None or self._failed:
+            return
+        try:
+            self._process = subprocess.Popen(
+                self._argv,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                close_fds=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
+            )
+        except OSError as error:  # cannot start a process: connect starts it in a thread
+            self._failed = str(error) or type(error).__name__
 
     def wait_ready(self, timeout: float = CHILD_START_TIMEOUT) -> str:
         """The server's base URL once it serves; ``RuntimeError`` if it cannot start."""
         with self._lock:
             if self._ready is not None:
                 return self._ready
+            self._start()
+            if self._process is None:
+                raise RuntimeError(f"the local server did not start: {self._failed}")
             assert self._process.stdout is not None
             timer = threading.Timer(timeout, self._process.kill)
             timer.start()
@@ -84,6 +106,9 @@ class ChildServer:
     def stop(self) -> None:
         """Stop the server (idempotent)."""
         process = self._process
+        if process is None:
+            self._failed = self._failed or "stopped"  # and never started after this
+            return
         if process.poll() is None:
             try:
                 assert process.stdin is not None
@@ -194,6 +219,29 @@ def _import_engine() -> None:
     import tui_assistant.engines.assistants  # noqa: F401
 
 
+_preloading: threading.Thread | None = None
+
+
+def preload_engines() -> None:
+    """Start importing the engine (the SDK: ~0.5 s of CPU) in a thread, once.
+
+    The app calls this as soon as its first frame is out, before the connection starts:
+    the import then overlaps with what the UI still does after that frame. ``connect``
+    imports the engine too; Python's import lock makes it wait for this import (or try
+    again, and report the error, if this one failed)."""
+    global _preloading
+    if _preloading is None and "tui_assistant.engines.assistants" not in sys.modules:
+        _preloading = threading.Thread(target=_preload, name="engine-import", daemon=True)
+        _preloading.start()
+
+
+def _preload() -> None:
+    try:
+        _import_engine()
+    except Exception:  # noqa: BLE001 - connect imports again and reports the error
+        pass
+
+
 def _load_engines(kind: str) -> None:
     """Import the engine modules ``kind`` may need (the SDK import is slow)."""
     import tui_assistant.engines.assistants  # noqa: F401
@@ -203,10 +251,16 @@ def _load_engines(kind: str) -> None:
 
 
 class Prestarted:
-    """A connector whose slow part started early: ``prestart`` returns one."""
+    """A connector whose slow part starts early: ``prestart`` returns one, the app calls
+    ``start()`` once its first frame is out."""
 
     def __init__(self, child: ChildServer | None) -> None:
         self.child = child
+
+    def start(self) -> None:
+        """Start the local server's process now (if the profile uses one)."""
+        if self.child is not None:
+            self.child.start()
 
     async def __call__(self, profile: Profile, settings: Settings, **options) -> Connection:
         return await connect(profile, settings, child=self.child, **options)
@@ -218,15 +272,12 @@ class Prestarted:
 
 
 def prestart(profile: Profile, settings: Settings) -> Prestarted:
-    """Start what the profile needs now (the local server, in a child process) and return
-    the connector that finishes the connection: the app's start-up overlaps with it.
+    """The connector for ``profile``: what it needs (the local server, in a child
+    process) starts with ``start()``, and the connection overlaps with the app's start.
     Call ``stop()`` once the app has ended."""
     if not profile.is_local or settings.local_model is not None:
         return Prestarted(None)  # a real model's key stays in this process
-    try:
-        return Prestarted(ChildServer(settings))
-    except OSError:  # cannot start a process: the server starts in a thread later
-        return Prestarted(None)
+    return Prestarted(ChildServer(settings))
 
 
 async def _local_base_url(child: ChildServer) -> str | None:
@@ -260,31 +311,15 @@ async def connect(
             the Assistants API.
     """
     if profile.is_local:
-        running: LocalServer | _Stoppable | None = server
-        base_url = server.base_url if server is not None else None
-        if server is None and child is not None:
-            # the engine's import (the SDK, the slow part) runs while the child starts
-            imported = asyncio.ensure_future(asyncio.to_thread(_import_engine))
-            base_url = await _local_base_url(child)
-            await asyncio.gather(imported, return_exceptions=True)
-            running = child if base_url is not None else None
-        if base_url is None:
-            running = await asyncio.to_thread(_start_local, settings)
-            base_url = running.base_url
-        owned = running if running is not server else None
-        label = local_label(running) if hasattr(running, "app") else LOCAL_LABEL
+        # How code runs is a probe of bubblewrap (a child process): asked meanwhile.
+        code_task = asyncio.ensure_future(asyncio.to_thread(_code_interpreter, settings))
         try:
-            kind = "assistants" if profile.engine == "auto" else profile.engine
-            engine = await asyncio.to_thread(
-                _make_engine, kind, base_url, LOCAL_API_KEY, {}, label, assistants
-            )
-            await engine.check()
+            connection = await _connect_local(profile, settings, server, assistants, child)
         except BaseException:
-            if owned is not None:
-                await asyncio.to_thread(owned.stop)
+            code_task.cancel()
             raise
-        code = await asyncio.to_thread(_code_interpreter, settings)
-        return Connection(engine, label, True, owned, code_interpreter=code)
+        connection.code_interpreter = await code_task
+        return connection
 
     api_key = await asyncio.to_thread(profile.api_key)
     assert profile.base_url is not None
@@ -313,3 +348,37 @@ async def connect(
             "running, and any proxy or firewall on the way."
         ) from error
     return Connection(engine, engine.label, False)
+
+
+async def _connect_local(
+    profile: Profile,
+    settings: Settings,
+    server: LocalServer | None,
+    assistants: object | None,
+    child: ChildServer | None,
+) -> Connection:
+    """``connect`` for the built-in server (without ``code_interpreter``)."""
+    running: LocalServer | _Stoppable | None = server
+    base_url = server.base_url if server is not None else None
+    if server is None and child is not None:
+        # the engine's import (the SDK, the slow part) runs while the child starts
+        imported = asyncio.ensure_future(asyncio.to_thread(_import_engine))
+        base_url = await _local_base_url(child)
+        await asyncio.gather(imported, return_exceptions=True)
+        running = child if base_url is not None else None
+    if base_url is None:
+        running = await asyncio.to_thread(_start_local, settings)
+        base_url = running.base_url
+    owned = running if running is not server else None
+    label = local_label(running) if hasattr(running, "app") else LOCAL_LABEL
+    try:
+        kind = "assistants" if profile.engine == "auto" else profile.engine
+        engine = await asyncio.to_thread(
+            _make_engine, kind, base_url, LOCAL_API_KEY, {}, label, assistants
+        )
+        await engine.check()
+    except BaseException:
+        if owned is not None:
+            await asyncio.to_thread(owned.stop)
+        raise
+    return Connection(engine, label, True, owned)

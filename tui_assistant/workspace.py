@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from tui_assistant.export import ThreadExport
     from tui_assistant.store import Store
     from tui_assistant.tools import CallResult, HumanAnswer, HumanRequest, ToolRegistry
+    from tui_assistant.tools.mcp import McpManager
 
 __all__ = [
     "BusyAnswer",
@@ -222,18 +223,31 @@ class Workspace:
         self._known_runs: set[str] = set()
         self._engine: Engine | None = None
         self.session: Session | None = None
-        from tui_assistant.tools.mcp import McpManager
-
-        self.mcp = McpManager(
-            settings.mcp_servers,
-            call_timeout=settings.tool_timeout,
-            approval_required=settings.approval_required,
-        )
-        """Tools from MCP servers (``[mcp.servers.NAME]``). The UI starts them once
-        connected (``mcp.start()``), sets ``mcp.on_notice`` and closes them at the end; their
-        tools join each run's ``tools`` and the runner's registry."""
+        self._mcp: McpManager | None = None
         if engine is not None:
             self.attach_engine(engine)
+
+    @property
+    def mcp(self) -> McpManager:
+        """Tools from MCP servers (``[mcp.servers.NAME]``). The UI starts them once
+        connected (``mcp.start()``), sets ``mcp.on_notice`` and closes them at the end; their
+        tools join each run's ``tools`` and the runner's registry. Made on first use: the
+        tools package is not needed for the app's first frame."""
+        if self._mcp is None:
+            from tui_assistant.tools.mcp import McpManager
+
+            settings = self.settings
+            self._mcp = McpManager(
+                settings.mcp_servers,
+                call_timeout=settings.tool_timeout,
+                approval_required=settings.approval_required,
+            )
+        return self._mcp
+
+    async def close_mcp(self) -> None:
+        """Stop the MCP servers, if any was made (``mcp``)."""
+        if self._mcp is not None:
+            await self._mcp.aclose()
 
     # -- the endpoint --------------------------------------------------------------------
 

@@ -9,32 +9,35 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.geometry import Size
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
-from tui_assistant.backend import Connection, Prestarted, connect
+from tui_assistant.backend import Connection, Prestarted, connect, preload_engines
 from tui_assistant.config import Profile, Settings
 from tui_assistant.errors import AppError
 from tui_assistant.store import Store
 from tui_assistant.text import clean_text
-from tui_assistant.tools.mcp import McpNotice
 from tui_assistant.ui.keys import restore_alt_digits, use_paste_safe_parser
-from tui_assistant.ui.screens.help import HelpScreen, key_rows
 from tui_assistant.ui.screens.main import MainScreen
 from tui_assistant.ui.widgets.tool_activity import ToolActivity
 from tui_assistant.workspace import Workspace
+
+if TYPE_CHECKING:
+    from tui_assistant.tools.mcp import McpManager, McpNotice
 
 Connector = Callable[[Profile, Settings], Awaitable[Connection]]
 
@@ -46,6 +49,24 @@ DIALOG_ACTIONS = frozenset({
 """Actions that open a dialog, often a moment later (from a worker)."""
 TYPE_AHEAD_WAIT = 1.0
 """Keys typed after a dialog key wait at most this long for the dialog to open."""
+
+
+def breakpoint_classes(size: int, breakpoints: list[tuple[int, str]]) -> list[str]:
+    """The class of the largest breakpoint ``size`` reaches (as ``Screen`` picks it)."""
+    for least, name in sorted(breakpoints, reverse=True):
+        if size >= least:
+            return [name]
+    return []
+
+
+def resume_gc() -> None:
+    """Turn the garbage collector back on if start-up turned it off (``cli._run_app``).
+
+    What start-up made (modules, classes, the SDK's models) is frozen first: it lives as
+    long as the app, so later collections need not scan it."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 class TuiAssistantApp(App[int]):
@@ -81,7 +102,11 @@ class TuiAssistantApp(App[int]):
         self.settings = settings
         self.profile = profile
         self.store = store
-        if connector is connect or isinstance(connector, Prestarted):
+        self._loads_engine = connector is connect or isinstance(connector, Prestarted)
+        """Whether to load the engine at the first frame (``backend.connect`` connects)."""
+        self._prestarted = connector if isinstance(connector, Prestarted) else None
+        """Started at the first frame: the local server's process, if any."""
+        if self._loads_engine:
             # a Responses engine keeps its assistants in the store
             connector = partial(connector, assistants=store.local_assistants(profile.endpoint_key))
         self._first_frame = asyncio.Event()
@@ -89,14 +114,23 @@ class TuiAssistantApp(App[int]):
         """Connects once the first frame is out: the SDK's import would slow it down."""
         self.open_thread_id = open_thread_id
         """A thread to adopt and open once connected (``tui-assistant open ID``)."""
+        self._terminal_size: Size | None = None
+        """The size of the last ``Resize`` passed on (a repeat of it is dropped)."""
         self._type_ahead: deque[events.Event] | None = None
         """Keys and pastes typed while a dialog is opening; they go to the dialog."""
         self.workspace = Workspace(store, profile, settings)
-        self.workspace.mcp.on_notice = self._mcp_notice
 
     def get_default_screen(self) -> Screen:
-        return MainScreen(self.workspace, self._starting_mcp(self.connector),
-                          open_thread_id=self.open_thread_id)
+        screen = MainScreen(self.workspace, self._starting_mcp(self.connector),
+                            open_thread_id=self.open_thread_id)
+        # Textual gives a screen its breakpoint classes (-narrow, -short…) at its first
+        # Resize, which comes after the first frame: a narrow terminal's first frame had
+        # the wide layout and was laid out and drawn again. The terminal's size is known
+        # now; the Resize then finds the classes already set.
+        width, height = self.size
+        screen.add_class(*breakpoint_classes(width, self.HORIZONTAL_BREAKPOINTS),
+                         *breakpoint_classes(height, self.VERTICAL_BREAKPOINTS))
+        return screen
 
     # -- MCP servers -------------------------------------------------------------------
 
@@ -106,10 +140,16 @@ class TuiAssistantApp(App[int]):
 
         async def connect_then_start(profile: Profile, settings: Settings) -> Connection:
             connection = await connector(profile, settings)
-            self.workspace.mcp.start()
+            self._mcp().start()
             return connection
 
         return connect_then_start
+
+    def _mcp(self) -> McpManager:
+        """The workspace's MCP servers, reporting to the app (made on first use)."""
+        manager = self.workspace.mcp
+        manager.on_notice = self._mcp_notice
+        return manager
 
     def _mcp_notice(self, notice: McpNotice) -> None:
         """A server is ready (a line in the tool pane) or failed (also a notification,
@@ -130,14 +170,14 @@ class TuiAssistantApp(App[int]):
 
         async def restart() -> None:
             self.notify(f"Restarting MCP server '{name}'…")
-            await self.workspace.mcp.restart(name)
+            await self._mcp().restart(name)
 
         self.run_worker(restart(), group=f"mcp-{name}", exclusive=True, exit_on_error=False,
                         description=f"Restarting MCP server {name}")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for server in self.workspace.mcp.servers.values():
+        for server in self._mcp().servers.values():
             yield SystemCommand(
                 f"Restart MCP server {server.name}",
                 f"{server.status} · {server.config.target}",
@@ -145,16 +185,32 @@ class TuiAssistantApp(App[int]):
             )
 
     async def on_unmount(self) -> None:
-        await self.workspace.mcp.aclose()
+        await self.workspace.close_mcp()
+
+    def _first_frame_out(self) -> None:
+        # The local server's process and the SDK's import start now (the process on
+        # another CPU, the import in a thread), while the UI finishes what it does after
+        # the first frame; the connection starts once the screen asks for it.
+        if self._prestarted is not None:
+            self._prestarted.start()
+        if self._loads_engine:
+            preload_engines()
+        self._first_frame.set()
 
     async def _connect_after_first_frame(
         self, connector: Connector, profile: Profile, settings: Settings
     ) -> Connection:
         await self._first_frame.wait()
-        return await connector(profile, settings)
+        try:
+            return await connector(profile, settings)
+        finally:
+            resume_gc()
+
+    def on_ready(self) -> None:
+        """Textual's ``Ready``: the first frame has been written."""
+        self._first_frame_out()
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self._first_frame.set)
         # The config's theme wins; otherwise the one last chosen from the palette.
         for theme in (self.settings.theme, self.store.get_state("theme")):
             if theme and theme in self.available_themes:
@@ -186,6 +242,12 @@ class TuiAssistantApp(App[int]):
     # without one, or TYPE_AHEAD_WAIT passed) and are then delivered in order.
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Resize):
+            # Textual sends the terminal's size twice at start (from the driver, then
+            # once running), and the screen lays itself out and renders again for each.
+            if event.size == self._terminal_size:
+                return
+            self._terminal_size = event.size
         # Only input as it arrives: a key the focused widget did not handle comes back
         # here on its way up (forwarded), and that one Textual handles as before.
         if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
@@ -281,6 +343,8 @@ class TuiAssistantApp(App[int]):
 
     def action_help(self) -> None:
         """F1: the keys of the screen underneath, as remapped."""
+        from tui_assistant.ui.screens.help import HelpScreen, key_rows
+
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(key_rows(self, self.screen)))

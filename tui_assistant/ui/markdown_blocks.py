@@ -13,23 +13,33 @@ identical to the same text rendered at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
 
 from tui_assistant.text import clean_text
 
-_parser = MarkdownIt("commonmark").enable("strikethrough").enable("table")
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
+
+@cache
+def markdown_parser() -> MarkdownIt:
+    """The block parser. ``markdown_it`` (and Rich's Markdown, which uses it) load with
+    the first message rendered, not with the UI: the first frame does not wait for them."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("strikethrough").enable("table")
 
 
 def split_blocks(text: str) -> list[tuple[int, int]]:
     """Return the ``(start_line, end_line)`` span of each top-level block of ``text``."""
     spans: list[tuple[int, int]] = []
-    for token in _parser.parse(text):
+    for token in markdown_parser().parse(text):
         if token.level == 0 and token.map is not None and token.nesting >= 0:
             spans.append((token.map[0], token.map[1]))
     return spans
@@ -90,6 +100,8 @@ class BlockRenderer:
         self._stable_offset += offsets[min(last_start, len(lines))]
 
     def _render(self, source: str, width: int) -> list[Strip]:
+        from rich.markdown import Markdown
+
         options = self.console.options.update_width(width)
         markdown = Markdown(source, code_theme=self.code_theme, hyperlinks=False)
         lines = self.console.render_lines(markdown, options, pad=False, new_lines=False)

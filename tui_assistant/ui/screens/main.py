@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Label
+from textual.widgets import Label
 
 from tui_assistant.engines.base import AssistantInfo, ThreadMessage
 from tui_assistant.errors import ActiveRunError, AppError, NotFoundError, NotSupportedError
@@ -55,6 +55,7 @@ from tui_assistant.ui.widgets.attachment_bar import AttachmentBar
 from tui_assistant.ui.widgets.composer import Composer
 from tui_assistant.ui.widgets.conversation import Conversation
 from tui_assistant.ui.widgets.extra_instructions import ExtraInstructions
+from tui_assistant.ui.widgets.footer import Footer
 from tui_assistant.ui.widgets.image_preview import SavedImages
 from tui_assistant.ui.widgets.message_view import MessageView
 from tui_assistant.ui.widgets.reading_conversation import ReadingConversation

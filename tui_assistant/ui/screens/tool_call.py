@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
@@ -34,10 +33,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
 from tui_assistant.text import clean_text
-from tui_assistant.tools.runner import HumanAnswer, HumanRequest
 
 if TYPE_CHECKING:
     from tui_assistant.tool_calls import ToolCallRecord
+    from tui_assistant.tools.runner import HumanAnswer, HumanRequest
 
 __all__ = ["FunctionCallScreen", "ask_about_call", "ask_in_modal", "countdown_text"]
 
@@ -53,7 +52,14 @@ def countdown_text(expires_at: float | None, now: float | None = None) -> str:
     return f"the run expires in {minutes}:{seconds:02d}"
 
 
-class FunctionCallScreen(ModalScreen[HumanAnswer | None]):
+def _answers() -> type[HumanAnswer]:
+    # The tools package is loaded by the time a function call asks (not at start-up).
+    from tui_assistant.tools.runner import HumanAnswer
+
+    return HumanAnswer
+
+
+class FunctionCallScreen(ModalScreen["HumanAnswer | None"]):
     """Answer, approve or deny one function call (see the module docstring)."""
 
     CSS_PATH = "tools.tcss"
@@ -77,6 +83,8 @@ class FunctionCallScreen(ModalScreen[HumanAnswer | None]):
     # -- layout --------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        from rich.syntax import Syntax  # Pygments loads with the first dialog
+
         request = self.request
         call = request.call
         if request.kind == "answer":
@@ -146,19 +154,19 @@ class FunctionCallScreen(ModalScreen[HumanAnswer | None]):
     @on(Button.Pressed, "#submit")
     def action_submit(self) -> None:
         text = self.query_one("#output", TextArea).text
-        self.dismiss(HumanAnswer.output(text))
+        self.dismiss(_answers().output(text))
 
     @on(Button.Pressed, "#approve")
     def action_approve(self) -> None:
-        self.dismiss(HumanAnswer.approve())
+        self.dismiss(_answers().approve())
 
     @on(Button.Pressed, "#deny")
     def action_deny(self) -> None:
-        self.dismiss(HumanAnswer.deny(self.query_one("#reason", Input).value))
+        self.dismiss(_answers().deny(self.query_one("#reason", Input).value))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel_run(self) -> None:
-        self.dismiss(HumanAnswer.cancel())
+        self.dismiss(_answers().cancel())
 
     @on(Input.Submitted, "#reason")
     def reason_submitted(self, event: Input.Submitted) -> None:
@@ -184,7 +192,7 @@ async def ask_in_modal(app: App, request: HumanRequest) -> HumanAnswer:
 
     def resolve(result: HumanAnswer | None) -> None:
         if not answer.done():
-            answer.set_result(result if result is not None else HumanAnswer.cancel())
+            answer.set_result(result if result is not None else _answers().cancel())
 
     await app.push_screen(screen, callback=resolve)
     try:

@@ -16,23 +16,31 @@ saying what was copied.
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from functools import cache
+from typing import TYPE_CHECKING, ClassVar
 
-from markdown_it import MarkdownIt
 from textual import events
 from textual.binding import Binding, BindingType
 
 from tui_assistant.ui.widgets.conversation import Conversation
 from tui_assistant.ui.widgets.message_view import MessageView
 
-_parser = MarkdownIt("commonmark")
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
+
+@cache
+def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # loaded when a code block is first copied
+
+    return MarkdownIt("commonmark")
 
 
 def code_blocks(text: str) -> list[str]:
     """The contents of the fenced and indented code blocks of Markdown ``text``, in order."""
     return [
         token.content.rstrip("\n")
-        for token in _parser.parse(text)
+        for token in _parser().parse(text)
         if token.type in ("fence", "code_block") and token.content.strip()
     ]
 

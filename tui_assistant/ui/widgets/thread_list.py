@@ -337,7 +337,8 @@ class ThreadList(ScrollView, can_focus=True):
     # -- drawing ---------------------------------------------------------------------
 
     def _on_resize(self, event: events.Resize) -> None:
-        self._rows.clear()
+        # Rendered rows stay: they are dropped when the width changes (render_line), and
+        # the list gets a Resize right after its first frame, at the same width.
         self._update_virtual_size()
 
     def notify_style_update(self) -> None:

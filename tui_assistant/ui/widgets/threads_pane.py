@@ -32,7 +32,6 @@ from textual.message import Message
 from textual.widgets import Input, Label
 
 from tui_assistant.errors import AppError
-from tui_assistant.export import ExportError, default_filename, render, write_export
 from tui_assistant.store import SavedThread
 from tui_assistant.text import one_line
 from tui_assistant.ui.keys import key_label
@@ -266,6 +265,8 @@ class ThreadsPane(Vertical):
     @work(exclusive=True, group="export", exit_on_error=False,
           description="Exporting the thread")
     async def action_export(self, fmt: str = "md") -> None:
+        from tui_assistant.export import ExportError, default_filename, render, write_export
+
         thread = self.target()
         if thread is None:
             return

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group, RenderableType
-from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -199,6 +198,8 @@ class ToolEntry(Vertical):
         return line
 
     def _input(self) -> RenderableType:
+        from rich.syntax import Syntax  # Pygments loads with the first call shown
+
         state = self.state
         if state.kind == "code_interpreter":
             if not state.input:
