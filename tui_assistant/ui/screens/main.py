@@ -5,6 +5,10 @@ with one handler that calls the ``Workspace`` (in a worker when it waits on the 
 and puts the result back into the panes. ``on_run_event`` is the one place a run is
 rendered. The screen holds no domain state: the open thread, the assistant, live runs
 and what F9 can retry are the workspace's.
+
+The dialog flows (assistants, files, search, a busy thread, a function call) are
+imported where they are first used, so their modules are not on the path to the first
+frame.
 """
 
 from __future__ import annotations
@@ -41,16 +45,7 @@ from tui_assistant.ui.commands import (
     main_screen_commands,
 )
 from tui_assistant.ui.keys import key_label
-from tui_assistant.ui.screens.active_run import resolve_busy
-from tui_assistant.ui.screens.assistants import (
-    choose_assistant,
-    create_assistant,
-    manage_assistants,
-)
-from tui_assistant.ui.screens.files import AttachFileScreen, download_files
 from tui_assistant.ui.screens.main_keys import MAIN_BINDINGS
-from tui_assistant.ui.screens.search import search_messages
-from tui_assistant.ui.screens.tool_call import ask_about_call
 from tui_assistant.ui.widgets.attachment_bar import AttachmentBar
 from tui_assistant.ui.widgets.composer import Composer
 from tui_assistant.ui.widgets.conversation import Conversation
@@ -225,6 +220,8 @@ class MainScreen(Screen[None]):
 
     async def choose_assistant(self, *, initial: bool) -> None:
         try:
+            from tui_assistant.ui.screens.assistants import choose_assistant
+
             chosen = await choose_assistant(self.app, self.workspace, initial=initial)
         except AppError as error:
             await self.conversation.add_notice(f"{error.title}: {error.message}", "error")
@@ -255,6 +252,8 @@ class MainScreen(Screen[None]):
     async def action_create_assistant(self) -> None:
         if self._not_connected():
             return
+        from tui_assistant.ui.screens.assistants import create_assistant
+
         created = await create_assistant(self.app, self.workspace)
         if created is not None:
             self.set_assistant(created)
@@ -264,6 +263,8 @@ class MainScreen(Screen[None]):
     async def action_manage_assistants(self) -> None:
         if self._not_connected():
             return
+        from tui_assistant.ui.screens.assistants import manage_assistants
+
         managed = await manage_assistants(self.app, self.workspace)
         self.threads.set_assistant_names(self.workspace.assistant_names())
         if managed.use is not None:
@@ -447,6 +448,8 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="search", exit_on_error=False, description="Searching messages")
     async def action_search_messages(self) -> None:
+        from tui_assistant.ui.screens.search import search_messages
+
         hit = await search_messages(self.app, self.workspace)
         if hit is not None:
             await self.open_message(hit.thread_id, hit.message_id)
@@ -744,6 +747,8 @@ class MainScreen(Screen[None]):
 
     async def _resolve_busy(self, thread: SavedThread, error: ActiveRunError, text: str,
                             view: MessageView | None) -> None:
+        from tui_assistant.ui.screens.active_run import resolve_busy
+
         resolution = await resolve_busy(self.app, self.workspace, thread.thread_id, error, text)
         if resolution.action == "follow":
             if view is not None:
@@ -797,6 +802,8 @@ class MainScreen(Screen[None]):
         """A function call needs the user (approval, or an output typed by hand)."""
         shown = self.workspace.is_showing(thread_id)
         record = self.activity.record(request.call.call_id) if shown else None
+        from tui_assistant.ui.screens.tool_call import ask_about_call
+
         return await ask_about_call(self.app, request, record, self._call_changed)
 
     def _tool_result(self, thread_id: str, result: CallResult) -> None:
@@ -837,6 +844,8 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="files", exit_on_error=False, description="Attach a file")
     async def action_attach_file(self) -> None:
+        from tui_assistant.ui.screens.files import AttachFileScreen
+
         picked = await self.app.push_screen_wait(AttachFileScreen())
         if picked is not None:
             self.attachments.add(picked)
@@ -847,6 +856,8 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="files", exit_on_error=False, description="Download files")
     async def action_download_files(self) -> None:
+        from tui_assistant.ui.screens.files import download_files
+
         await download_files(self.app, self.workspace)
 
     def action_focus_tools(self) -> None:
