@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import sys
@@ -329,6 +330,17 @@ async def long_thread(home: Path, server, thread_id: str, count: int) -> dict[st
                 busy_cpu.append(cpu - last_cpu)
                 last, last_cpu = now, cpu
 
+        gc_pauses: list[float] = []  # full collections while scrolling (they stop the loop)
+        gc_started = [0.0]
+
+        def on_gc(phase: str, info: dict) -> None:
+            if info["generation"] == 2:
+                if phase == "start":
+                    gc_started[0] = time.thread_time()
+                else:
+                    gc_pauses.append(time.thread_time() - gc_started[0])
+
+        gc.callbacks.append(on_gc)
         watcher = asyncio.create_task(watch_loop())
         pages: list[float] = []  # reaching the top -> older messages on screen (a request)
         fills: list[float] = []  # the same, from messages already loaded (no request)
@@ -374,11 +386,14 @@ async def long_thread(home: Path, server, thread_id: str, count: int) -> dict[st
             await pilot.pause(0.05)
         busy = False
         await watcher
+        gc.callbacks.remove(on_gc)
         assert loaded() == count, loaded()
         result["pages"] = pages
         result["fills"] = fills
         result["stall"] = max(stalls)
         result["busy"] = max(busy_cpu)
+        result["over"] = sum(b > 0.05 for b in busy_cpu)
+        result["gc"] = gc_pauses
         result["shown"] = len(conversation.query(MessageView))
         result["most"] = most
     store.close()
@@ -423,6 +438,12 @@ def long_thread_report(count: int, runs: int) -> int:
     print(f"longest busy      median {statistics.median(busy) * ms:6.1f} ms  "
           f"max {max(busy) * ms:.1f} ms  (the same, CPU time of the app's thread: without "
           "waits for other processes or the in-process server)")
+    over = [r["over"] for r in results]
+    collections = [g for r in results for g in r["gc"]]  # type: ignore[union-attr]
+    print(f"busy over 50 ms   {statistics.median(over):6.0f} times a run (median); full "
+          f"garbage collections: {len(collections)}, median "
+          f"{statistics.median(collections or [0]) * ms:.1f} ms, "
+          f"longest {max(collections or [0]) * ms:.1f} ms")
     return 0
 
 

@@ -11,6 +11,7 @@ reply streams, until the user scrolls away. Reaching the top asks for older hist
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,23 @@ come back from memory, markers and images included, when scrolled to again). See
 
 RENDER_SLICE = 0.012
 """Seconds of Markdown rendering done ahead of a mount before the event loop gets a turn."""
+
+_heap_frozen = False
+
+
+def freeze_startup_heap() -> None:
+    """Leave the objects made while starting (modules, classes, the SDK's types: most of
+    the heap) out of every later full garbage collection (``gc.freeze``), once a process:
+    when the first history is shown.
+
+    A full collection stops the event loop for as long as it takes to walk every object
+    tracked; with them, scrolling a long thread met one of 150-250 ms about once a second,
+    without them 30-85 ms (docs/architecture.md, "Long threads"). Garbage of that moment
+    is kept too: a one-time cost of start-up leftovers."""
+    global _heap_frozen
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.freeze()
 
 
 class Notice(Static):
@@ -572,6 +590,7 @@ class Conversation(VerticalScroll):
         self.scroll_end(animate=False, immediate=True)
         self.anchor()
         self._check_window()
+        freeze_startup_heap()  # start-up is over by the first history shown
 
     async def prepend_history(self, messages: list[ThreadMessage], *, has_more: bool) -> None:
         """Put older ``messages`` above the loaded ones, keeping the view where it is.

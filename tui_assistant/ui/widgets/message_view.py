@@ -204,6 +204,7 @@ class MessageView(Widget):
         # each full collection -- a pause of the event loop -- longer.
         self._lines = []
         self._painted.clear()
+        self._styles_cache.clear()  # Textual's copy of the painted lines
         self._cache_key = None
         self._label_strip = None
         if self._renderer is not None:
