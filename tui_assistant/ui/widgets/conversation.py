@@ -6,6 +6,10 @@ the images messages refer to; it mounts both itself (``mark_call``, ``show_image
 Deltas are buffered and handed to the streaming ``MessageView`` on a timer
 (``FLUSH_INTERVAL``), never per token. The scroller is anchored to the bottom while a
 reply streams, until the user scrolls away. Reaching the top asks for older history.
+
+Of the history loaded only a window of at most ``WINDOW`` messages is mounted; it grows
+a chunk per frame towards where the user scrolls and sheds messages far out of view at
+the other end (docs/architecture.md, "Long threads").
 """
 
 from __future__ import annotations
