@@ -781,7 +781,8 @@ class Conversation(VerticalScroll):
         is loaded, else before the first message newer than it -- a history message (by
         id) or a view of this session. The second value is False when the call is older
         than every message loaded (no marker then)."""
-        live = [v for v in self.query_children(MessageView) if v not in self._window_views]
+        window = set(self._window_views)
+        live = [v for v in self.query_children(MessageView) if v not in window]
         ids = {m.id for m in self._history if m.id}
         live_ids = {v.message_id: v for v in live if v.message_id}
         anchor: str | MessageView | None = None
