@@ -334,11 +334,9 @@ def _run_app(args: argparse.Namespace) -> int:
         settings = replace(settings, local_model=local)
     profile = profile.with_key()
     store = Store.open(paths.store_path())
-    # Start-up makes some hundred thousand objects that live as long as the app (modules,
-    # classes, the SDK's models) and no garbage cycles worth a pass of the collector, which
-    # would scan them again and again (~25% of the time to import the SDK). It stays off
-    # until the app is connected (``ui.app.resume_gc``).
-    gc.disable()
+    from tui_assistant.ui.heap import pause_gc
+
+    pause_gc()  # until the app is connected (see ui/heap.py)
     try:
         # The local server's process starts with the app's first frame (``Prestarted``).
         connector = prestart(profile, settings)

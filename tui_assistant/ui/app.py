@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -31,6 +30,7 @@ from tui_assistant.config import Profile, Settings
 from tui_assistant.errors import AppError
 from tui_assistant.store import Store
 from tui_assistant.text import clean_text
+from tui_assistant.ui.heap import resume_gc
 from tui_assistant.ui.keys import restore_alt_digits, use_paste_safe_parser
 from tui_assistant.ui.screens.main import MainScreen
 from tui_assistant.ui.widgets.tool_activity import ToolActivity
@@ -57,16 +57,6 @@ def breakpoint_classes(size: int, breakpoints: list[tuple[int, str]]) -> list[st
         if size >= least:
             return [name]
     return []
-
-
-def resume_gc() -> None:
-    """Turn the garbage collector back on if start-up turned it off (``cli._run_app``).
-
-    What start-up made (modules, classes, the SDK's models) is frozen first: it lives as
-    long as the app, so later collections need not scan it."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
 
 
 class TuiAssistantApp(App[int]):

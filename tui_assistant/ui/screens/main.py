@@ -413,9 +413,7 @@ class MainScreen(Screen[None]):
         self.activity.restore(call.record for call in calls)
         for call in calls:
             record = self.activity.record(call.record.call_id) or call.record
-            before, loaded = self.conversation.anchor_for(call.reply_ids, call.created_at)
-            if loaded:
-                await self.conversation.mark_call(record, before=before)
+            await self.conversation.place_call(record, call.reply_ids, call.created_at)
             self._fetch_images(record.images)
 
     # -- thread actions (the thread pane does them; these keys work from anywhere) -------
@@ -473,16 +471,16 @@ class MainScreen(Screen[None]):
         await asyncio.sleep(0)
         await self._settle("history")
         conversation = self.conversation
-        view = conversation.view_of(message_id)
         pages = 0
-        while view is None and conversation.has_more and pages < SEARCH_PAGES:
+        while not conversation.holds(message_id) and conversation.has_more \
+                and pages < SEARCH_PAGES:
             pages += 1
             conversation.request_older()
             await asyncio.sleep(0)
             await self._settle("older")
-            view = conversation.view_of(message_id)
             if not conversation.loading_older and not conversation.has_more:
                 break
+        view = await conversation.reveal(message_id)
         if view is None:
             self.notify("The message is no longer in this thread's history.",
                         severity="warning")

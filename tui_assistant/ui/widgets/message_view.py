@@ -197,6 +197,20 @@ class MessageView(Widget):
             height = abs(len(self._lines) - shown)
             self.refresh(Region(0, first, width, height), layout=True)
 
+    def on_unmount(self) -> None:
+        # Let go of the rendered lines at once (they are most of a message's objects):
+        # an unmounted view waits for the cycle collector, and a long thread scrolled
+        # through unmounts many (see ``Conversation``); every object kept alive makes
+        # each full collection -- a pause of the event loop -- longer.
+        self._lines = []
+        self._painted.clear()
+        self._styles_cache.clear()  # Textual's copy of the painted lines
+        self._cache_key = None
+        self._label_strip = None
+        if self._renderer is not None:
+            self._initial = self._renderer.text
+            self._renderer = None
+
     # -- rendering ------------------------------------------------------------------
 
     def _label(self) -> Text:
@@ -216,6 +230,11 @@ class MessageView(Widget):
             self._label_strip = Strip(console.render_lines(self._label(), options, pad=False)[0])
             self._label_key = key
         return self._label_strip
+
+    def prepare(self, width: int) -> None:
+        """Render the lines for ``width`` now (before mounting), so the layout pass that
+        mounts this view finds them cached (``Conversation`` spreads this over frames)."""
+        self._render_all(width)
 
     def _render_all(self, width: int) -> list[Strip]:
         key = (width, self._version)
