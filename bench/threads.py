@@ -112,6 +112,20 @@ def first_frame(home: Path) -> float:
     return startup.measure(home)
 
 
+def record_frames(app) -> list[float]:
+    """The times at which ``app`` writes a screen update, as they happen."""
+    frames: list[float] = []
+    original = app._display
+
+    def display(screen, renderable):
+        if renderable is not None:
+            frames.append(time.perf_counter())
+        original(screen, renderable)
+
+    app._display = display
+    return frames
+
+
 async def filter_latency(home: Path, count: int, query: str) -> tuple[list[float], list[float]]:
     """(key→frame seconds, set_filter seconds) for typing ``query`` and erasing it."""
     os.environ["TUI_ASSISTANT_HOME"] = str(home)
@@ -129,15 +143,7 @@ async def filter_latency(home: Path, count: int, query: str) -> tuple[list[float
 
     app = TuiAssistantApp(settings=settings, profile=resolve_profile(settings, env={}),
                           store=store, connector=never_connects)
-    frames: list[float] = []
-    original = app._display
-
-    def display(screen, renderable):
-        if renderable is not None:
-            frames.append(time.perf_counter())
-        original(screen, renderable)
-
-    app._display = display
+    frames = record_frames(app)
     key_to_frame: list[float] = []
     filtering: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:
@@ -249,7 +255,6 @@ async def long_thread(home: Path, server, thread_id: str, count: int) -> dict[st
     from tui_assistant import paths
     from tui_assistant.backend import connect
     from tui_assistant.config import Settings, resolve_profile
-    from tui_assistant.engines.base import ThreadMessage  # noqa: F401
     from tui_assistant.store import CachedMessage, Store
     from tui_assistant.ui.app import TuiAssistantApp
     from tui_assistant.ui.screens.main import MainScreen
@@ -282,15 +287,7 @@ async def long_thread(home: Path, server, thread_id: str, count: int) -> dict[st
 
     app = TuiAssistantApp(settings=settings, profile=profile, store=store,
                           connector=to_local_server)
-    frames: list[float] = []
-    original = app._display
-
-    def display(screen, renderable):
-        if renderable is not None:
-            frames.append(time.perf_counter())
-        original(screen, renderable)
-
-    app._display = display
+    frames = record_frames(app)
     stalls: list[float] = []
     busy_cpu: list[float] = []  # the app's own CPU time between two turns of the loop
     result: dict[str, object] = {}

@@ -152,7 +152,8 @@ async def test_hosted_tools_a_cut_stream_and_an_incomplete_reply_in_the_panes(
     client = AsyncOpenAI(base_url=rserver.base_url, api_key=API_KEY, max_retries=0)
     source = tmp_path / "policy.txt"
     source.write_text("Refunds take 30 days.")
-    uploaded = await client.files.create(file=source.open("rb"), purpose="assistants")
+    with source.open("rb") as handle:
+        uploaded = await client.files.create(file=handle, purpose="assistants")
     await client.close()
     words = [f"word{n} " for n in range(12)]
     rserver.plan(
