@@ -5,6 +5,8 @@ F9 writes a cancelled reply again and says when there is nothing to retry."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.support.app import SIZE, client_for, make_app, ready, say, turn_done, wait_for
 from tui_assistant.server.models import DemoModel
 from tui_assistant.store import Store
@@ -83,6 +85,27 @@ async def test_page_keys_scroll_while_typing_and_f9_writes_a_cancelled_reply_aga
         runs = await client.beta.threads.runs.list(screen.current.thread_id)
         await client.close()
         assert [r.status for r in runs.data] == ["completed", "cancelled"]
+
+
+async def test_no_new_text_note_while_the_reply_still_fits_the_view(
+    store: Store, start_server
+) -> None:
+    """A short conversation sits at the bottom of the pane (Textual scrolls it to a
+    negative offset): nothing is below it, so the note must not show."""
+    server = start_server(token_delay=0.03)
+    app = make_app(store, server=server)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        conversation = screen.conversation
+        await say(pilot, "a short question")
+        await wait_for(pilot, lambda: conversation._streaming, "the reply to stream")
+        seen = 0
+        while screen.live:
+            seen += 1
+            assert not conversation.query_children(BelowHint), conversation.scroll_y
+            await asyncio.sleep(0.05)
+        assert seen > 10  # it was watched while streaming
+        assert conversation.max_scroll_y == 0  # and it did fit
 
 
 async def test_single_letter_keys_act_only_where_the_focus_shows(store: Store) -> None:

@@ -681,7 +681,9 @@ class Conversation(VerticalScroll):
 
     def _update_below_hint(self) -> None:
         """While a reply streams below the view, say so and how to get there."""
-        away = bool(self._streaming) and self.max_scroll_y - self.scroll_y > 1
+        # A conversation shorter than the pane sits at its bottom with a negative
+        # scroll offset: nothing is below it then.
+        away = bool(self._streaming) and self.max_scroll_y - max(self.scroll_y, 0) > 1
         hints = self.query_children(BelowHint)
         if away and not hints:
             self.mount(BelowHint())
