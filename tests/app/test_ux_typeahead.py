@@ -40,3 +40,21 @@ async def test_keys_typed_ahead_of_a_dialog_reach_it(store: Store) -> None:
             "hello"
         ]  # nothing typed for the dialog was sent as a message
         assert screen.composer.text == ""
+
+
+async def test_a_key_typed_after_delete_reaches_the_confirmation(store: Store) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await say(pilot, "keep me")
+        await turn_done(pilot, screen, replies=1)
+        thread = screen.current
+        screen.threads.focus()
+        await pilot.pause()
+        # Delete, then Escape before the confirmation is on screen: Escape answers it.
+        type_at_once(app, "delete", "escape")
+        await wait_for(pilot, lambda: app.screen is screen and app._type_ahead is None,
+                       "the confirmation to be answered")
+        await pilot.pause()
+        assert app.screen is screen
+        assert store.get_thread(thread.endpoint, thread.thread_id) is not None

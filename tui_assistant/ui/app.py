@@ -42,11 +42,13 @@ if TYPE_CHECKING:
 Connector = Callable[[Profile, Settings], Awaitable[Connection]]
 
 DIALOG_ACTIONS = frozenset({
-    "rename_thread", "delete_thread", "export_thread", "goto_thread", "open_thread_id",
-    "search_messages", "pick_assistant", "manage_assistants", "create_assistant",
-    "attach_file", "download_files", "help", "command_palette",
+    "rename_thread", "export_thread", "goto_thread", "search_messages", "pick_assistant",
+    "manage_assistants", "create_assistant", "attach_file", "download_files", "help",
+    "command_palette",
+    "delete",  # a thread (the thread list) or an assistant (F5): asks first
 })
-"""Actions that open a dialog, often a moment later (from a worker)."""
+"""Actions that open a dialog, often a moment later (from a worker), by the name their
+bindings give them."""
 TYPE_AHEAD_WAIT = 1.0
 """Keys typed after a dialog key wait at most this long for the dialog to open."""
 
