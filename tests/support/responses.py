@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 import uuid
 from collections import deque
@@ -34,11 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.serving import ThreadedServer
 
 SPEC_PATH = (
     Path(__file__).resolve().parents[3] / "shared" / "data" / "openai-responses-openapi.json"
@@ -196,8 +195,10 @@ class _Live:
     done: bool = False
 
 
-class ResponsesServer:
+class ResponsesServer(ThreadedServer):
     """The scripted endpoint (uvicorn in a background thread). See the module docstring."""
+
+    name = "the Responses server"
 
     def __init__(self, *, token_pause: float = 0.0, schema: ResponsesSchema | None = None) -> None:
         self.schema = schema or shared_schema()
@@ -215,48 +216,10 @@ class ResponsesServer:
         """Answer ``GET /responses/{id}?stream=true`` with HTTP 500."""
         self.release_on_retrieve = ""
         """Open this gate when a response is retrieved (not streamed)."""
-        self.loop: asyncio.AbstractEventLoop | None = None
         app = Starlette(
             routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "DELETE"])]
         )
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                log_level="critical",
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=0.2,
-            )
-        )
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def _serve(self) -> None:
-        async def main() -> None:
-            self.loop = asyncio.get_running_loop()
-            await self._server.serve(sockets=[self._sock])
-
-        asyncio.run(main())
-
-    def start(self) -> ResponsesServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Responses server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
+        super().__init__(app)
 
     # -- test helpers ----------------------------------------------------------------
 

@@ -8,18 +8,16 @@ import inspect
 import json
 import re
 import socket
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.support.serving import ThreadedServer
 from tui_assistant import events as ev
 
 API_KEY = "sk-test-secret-4242"
@@ -46,7 +44,7 @@ class _Route:
     responses: list[Responder] = field(default_factory=list)
 
 
-class WireServer:
+class WireServer(ThreadedServer):
     """A scripted Assistants endpoint on 127.0.0.1 (uvicorn in a background thread).
 
     ``route(method, path_regex, *responses)`` answers matching requests with the given
@@ -55,11 +53,12 @@ class WireServer:
     streaming response pause until another request (for example a cancel) arrives.
     """
 
+    name = "the wire server"
+
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self._routes: list[_Route] = []
         self._signals: dict[str, asyncio.Event] = {}
-        self.loop: asyncio.AbstractEventLoop | None = None
         app = Starlette(
             routes=[
                 Route(
@@ -69,43 +68,7 @@ class WireServer:
                 )
             ]
         )
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            app,
-            log_level="critical",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=0.2,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def _serve(self) -> None:
-        async def main() -> None:
-            self.loop = asyncio.get_running_loop()
-            await self._server.serve(sockets=[self._sock])
-
-        asyncio.run(main())
-
-    def start(self) -> WireServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the wire server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
+        super().__init__(app)
 
     def reset(self) -> None:
         self.requests.clear()
