@@ -30,7 +30,11 @@ from tui_assistant.config import Profile, Settings
 from tui_assistant.errors import AppError
 from tui_assistant.store import Store
 from tui_assistant.text import clean_text
-from tui_assistant.ui.heap import resume_gc
+from tui_assistant.ui.heap import (
+    TimedCollections,
+    release_strip_cycles,
+    resume_gc,
+)
 from tui_assistant.ui.keys import restore_alt_digits, use_paste_safe_parser
 from tui_assistant.ui.screens.main import MainScreen
 from tui_assistant.ui.widgets.tool_activity import ToolActivity
@@ -111,6 +115,9 @@ class TuiAssistantApp(App[int]):
         self._type_ahead: deque[events.Event] | None = None
         """Keys and pastes typed while a dialog is opening; they go to the dialog."""
         self.workspace = Workspace(store, profile, settings)
+        release_strip_cycles()
+        self._collector = TimedCollections()
+        """Full garbage collections in event-loop turns of their own (ui/heap.py)."""
 
     def get_default_screen(self) -> Screen:
         screen = MainScreen(self.workspace, self._starting_mcp(self.connector),
@@ -177,6 +184,7 @@ class TuiAssistantApp(App[int]):
             )
 
     async def on_unmount(self) -> None:
+        self._collector.stop()
         await self.workspace.close_mcp()
 
     def _first_frame_out(self) -> None:
@@ -203,6 +211,7 @@ class TuiAssistantApp(App[int]):
         self._first_frame_out()
 
     def on_mount(self) -> None:
+        self._collector.start(self)
         # The config's theme wins; otherwise the one last chosen from the palette.
         for theme in (self.settings.theme, self.store.get_state("theme")):
             if theme and theme in self.available_themes:

@@ -55,12 +55,14 @@ CHUNK = 6
 """History messages mounted per frame while the window of mounted messages grows (their
 Markdown is rendered before, a few at a time between frames)."""
 
-WINDOW = 150
-"""Most history messages mounted at once. Every mount is a layout pass over all the
-widgets mounted, so their number bounds the cost of a frame: scrolling on past the
-window mounts more on that side and unmounts as many far out of view on the other (they
-come back from memory, markers and images included, when scrolled to again). See
-"Long threads" in docs/architecture.md."""
+WINDOW = 60
+"""Most history messages mounted at once (more only while that many do not fill the view
+and the look-ahead on both sides). Every mount is a layout pass over all the widgets
+mounted, and every full garbage collection walks their rendered lines, so their number
+bounds the longest pause while scrolling: scrolling on past the window mounts more on
+that side and unmounts as many far out of view on the other (they come back from memory,
+markers and images included, when scrolled to again). See "Long threads" in
+docs/architecture.md."""
 
 RENDER_SLICE = 0.012
 """Seconds of Markdown rendering done ahead of a mount before the event loop gets a turn."""

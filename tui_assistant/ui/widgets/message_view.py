@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region, Size
@@ -84,7 +85,9 @@ class MessageView(Widget):
         self._cache_key: tuple[int, int] | None = None
         self._lines: list[Strip] = []
         self._painted: dict[int, tuple[Strip, Style, Strip]] = {}
-        """Line index -> (source strip, style, strip as painted): repaints reuse it."""
+        """Line index -> (source strip, style, strip as painted): repaints of a streaming
+        message reuse it."""
+        self._streaming = streaming
         self._label_key: tuple | None = None
         self._label_strip: Strip | None = None
         self._line_style: Style | None = None
@@ -130,6 +133,8 @@ class MessageView(Widget):
             else:
                 self._plain = text
         self.remove_class("-streaming")
+        self._streaming = False
+        self._painted.clear()
         self._changed()
         self._grow()  # the final text is shown whole, at once
 
@@ -287,6 +292,20 @@ class MessageView(Widget):
         cached = self._painted.get(y)
         if cached is not None and cached[0] is source and cached[1] is style:
             return cached[2]
-        painted = source.crop_extend(0, width, style).apply_style(style)
-        self._painted[y] = (source, style, painted)
+        painted = paint(source, width, style)
+        if self._streaming:  # a finished message is painted again only when it changes
+            self._painted[y] = (source, style, painted)
         return painted
+
+
+def paint(line: Strip, width: int, style: Style) -> Strip:
+    """``line`` padded to ``width`` in the widget's ``style`` and drawn in it: one new
+    strip (Textual's ``crop_extend(...).apply_style(...)`` makes two, each with its
+    caches, and keeps them in ``line`` -- objects every full garbage collection walks)."""
+    missing = width - line.cell_length
+    if missing < 0:
+        return line.crop_extend(0, width, style).apply_style(style)
+    segments = list(line)
+    if missing:
+        segments.append(Segment(" " * missing, style))
+    return Strip(Segment.apply_style(segments, style), width)
