@@ -34,7 +34,6 @@ from tui_assistant.events import (
     RunStarted,
     TextDelta,
 )
-from tui_assistant.files import open_externally
 from tui_assistant.store import SavedThread
 from tui_assistant.text import one_line, short_id
 from tui_assistant.ui.commands import (
@@ -713,13 +712,6 @@ class MainScreen(Screen[None]):
     def tool_marker_clicked(self, event: ToolMarker.Clicked) -> None:
         self.activity.select(event.marker.call_id)
         self.conversation.show_call(event.marker.call_id)
-
-    @on(ToolActivity.OpenRequested)
-    def tool_file_open_requested(self, event: ToolActivity.OpenRequested) -> None:
-        if event.path is None:
-            self.notify("This tool call has no image saved yet.", severity="warning")
-        elif not open_externally(event.path):
-            self.notify(f"No viewer could be started. The file is at {event.path}.")
 
     def _fetch_images(self, file_ids) -> None:
         self.images.fetch(file_ids)
