@@ -44,7 +44,6 @@ from tui_assistant.ui.commands import (
 )
 from tui_assistant.ui.keys import key_label
 from tui_assistant.ui.screens.main_keys import MAIN_BINDINGS
-from tui_assistant.ui.widgets.attachment_bar import AttachmentBar
 from tui_assistant.ui.widgets.composer import Composer
 from tui_assistant.ui.widgets.conversation import Conversation
 from tui_assistant.ui.widgets.conversation_pane import ConversationPane
@@ -85,7 +84,6 @@ class MainScreen(Screen[None]):
     conversation = getters.query_one(Conversation)
     composer = getters.query_one(Composer)
     activity = getters.query_one(ToolActivity)
-    attachments = getters.query_one(AttachmentBar)
     extra_instructions = getters.query_one(ExtraInstructions)
     conversation_pane = getters.query_one(ConversationPane)
 
@@ -437,7 +435,7 @@ class MainScreen(Screen[None]):
                 text, upload=lambda _engine: self.workspace.upload(attachments)
             )
         except AppError as error:
-            self.attachments.restore(attachments)
+            self.conversation_pane.attachments.restore(attachments)
             self._not_sent(user_view, text, error.message)
             return
         thread = prepared.thread
@@ -453,7 +451,7 @@ class MainScreen(Screen[None]):
                                    additional_instructions=outgoing.extra)
         busy = await self.follow_turn(turn, user_view, text)
         if busy is not None:
-            self.attachments.restore(attachments)
+            self.conversation_pane.attachments.restore(attachments)
             await self._resolve_busy(thread, busy, text, user_view)
 
     @work(group="run", exit_on_error=False, description="Retrying the run")
@@ -497,17 +495,11 @@ class MainScreen(Screen[None]):
             self.threads_pane.reload()
             self.refresh_bindings()
             if live.run_id:
-                await self._sync_after_run(thread_id)
+                await self.conversation_pane.sync_after_run(thread_id)
         return busy
 
     async def follow_run(self, thread: SavedThread, run_id: str) -> None:
         await self.follow_turn(self.workspace.follow(thread.thread_id, run_id))
-
-    async def _sync_after_run(self, thread_id: str) -> None:
-        """Give the messages shown without an id (the user's) their real ids."""
-        messages = await self.workspace.sync_after_run(thread_id)
-        if messages and self.workspace.is_showing(thread_id):
-            self.conversation.take_ids(messages)
 
     async def on_run_event(self, live: LiveRun, event: RunEvent) -> None:
         """Render one event of a turn (the only place a run reaches the panes)."""
@@ -532,8 +524,8 @@ class MainScreen(Screen[None]):
             case MessageStarted() | MessageCompleted():
                 if shown:
                     await self.conversation_pane.apply(event)
-                if shown and isinstance(event, MessageCompleted) and event.images:
-                    await self._show_message_images(event.message_id, event.images)
+                    if isinstance(event, MessageCompleted) and event.images:
+                        await self._show_message_images(event.message_id, event.images)
             case RunCompleted():
                 await self._run_completed(live, event, shown)
             case RunFailed(status=status, code=code, message=message):
@@ -559,8 +551,7 @@ class MainScreen(Screen[None]):
     async def _show_error(self, live: LiveRun, text: str) -> None:
         self.activity.add("error", text)
         if self.workspace.is_showing(live.thread_id):
-            self.conversation.end_streaming(live.status)
-            await self.conversation.add_notice(text, "error")
+            await self.conversation_pane.show_error(text, live.status)
             self.header.status = "error" if live.status in ("queued", "streaming") else live.status
 
     def show_usage(self) -> None:
@@ -625,10 +616,7 @@ class MainScreen(Screen[None]):
         self.workspace.retryable.setdefault(thread_id, "error")
         self.refresh_bindings()
         if self.workspace.is_showing(thread_id):
-            await self.conversation.add_notice(
-                f"{self.key('run.retry')} runs the assistant again on this thread (your "
-                "message is not repeated).", "info",
-            )
+            await self.conversation_pane.offer_retry()
 
     async def _resolve_busy(self, thread: SavedThread, error: ActiveRunError, text: str,
                             view: MessageView | None) -> None:

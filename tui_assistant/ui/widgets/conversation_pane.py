@@ -237,6 +237,23 @@ class ConversationPane(Vertical):
                         f"The reply stopped early ({reason or 'incomplete'}).", "error"
                     )
 
+    async def show_error(self, text: str, status: str) -> None:
+        """The run failed, or following it did: the reply ends (noted with ``status``)."""
+        self.conversation.end_streaming(status)
+        await self.conversation.add_notice(text, "error")
+
+    async def offer_retry(self) -> None:
+        await self.conversation.add_notice(
+            f"{self.key('run.retry')} runs the assistant again on this thread (your "
+            "message is not repeated).", "info",
+        )
+
+    async def sync_after_run(self, thread_id: str) -> None:
+        """Give the messages shown without an id (the user's) their real ids."""
+        messages = await self.workspace.sync_after_run(thread_id)
+        if messages and self.workspace.is_showing(thread_id):
+            self.conversation.take_ids(messages)
+
     # -- sending --------------------------------------------------------------------------
 
     async def outgoing(self, text: str) -> Outgoing:
