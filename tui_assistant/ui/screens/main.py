@@ -4,7 +4,9 @@ The screen is a router. Panes own their keys and post messages; the screen answe
 with one handler that calls the ``Workspace`` (in a worker when it waits on the network)
 and puts the result back into the panes. ``on_run_event`` is the one place a run is
 rendered. The screen holds no domain state: the open thread, the assistant, live runs
-and what F9 can retry are the workspace's.
+and what F9 can retry are the workspace's. What concerns one pane alone is that pane's:
+the thread list's actions are ``ThreadsPane``'s, the conversation's history, the reply
+side of a run and what a message takes along are ``ConversationPane``'s.
 
 The dialog flows (assistants, files, search, a busy thread, a function call) are
 imported where they are first used, so their modules are not on the path to the first

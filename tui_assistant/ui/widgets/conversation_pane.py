@@ -8,7 +8,9 @@ The pane owns what happens in it, through the workspace it is given:
   ``load_older``), with a reply still streaming in the thread kept after them; a search
   hit reached through older pages (``go_to_message``).
 * **The conversation's side of a run** (``apply``): a reply starts, a reply is complete
-  (with its footnotes, from the workspace), the run ended early (cancelled, incomplete).
+  (with its footnotes, from the workspace), the run ended early (cancelled, incomplete);
+  a failed run's notice (``show_error``), what F9 would do (``offer_retry``), and the
+  ids the user's messages get once the run is over (``sync_after_run``).
 * **Sending**: what a message takes along (``outgoing``: the attachments, the extra
   instructions, the user's message shown) and a message that was not sent
   (``not_sent``; ``drop_unsent`` and ``take_unsent`` when it is sent again).
