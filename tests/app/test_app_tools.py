@@ -447,6 +447,22 @@ async def test_code_interpreter_file_search_citations_and_downloads(
         assert (tmp_path / "out" / "file-img1.png").read_bytes() == image
 
 
+async def test_an_image_saved_before_its_preview_is_composed_is_still_shown(tmp_path):
+    # The tool pane mounts a call's preview without waiting for it; the image may be
+    # saved before the preview has composed. It is shown once mounted, not lost.
+    from textual.app import App
+
+    saved = tmp_path / "chart.png"
+    saved.write_bytes(png_bytes())
+    app = App()
+    async with app.run_test(size=SIZE) as pilot:
+        preview = ImagePreview("file-img1")
+        app.screen.mount(preview)  # not awaited
+        preview.show(saved)
+        await wait_for(pilot, lambda: preview.path == saved, "the preview")
+        assert preview.inline
+
+
 async def test_attaching_a_file_uploads_it_with_the_message(
     store, wire: WireServer, tmp_path, monkeypatch
 ):

@@ -95,7 +95,7 @@ class ThreadCommands(Provider):
 def main_screen_commands(screen: MainScreen) -> list[PaletteCommand]:
     """The palette's entries for the main screen (``ScreenCommands`` shows their keys)."""
     c = PaletteCommand
-    pane = screen.threads_pane
+    pane, conversation = screen.threads_pane, screen.conversation_pane
     return [
         c("New thread", "Start a new conversation", screen.action_new_thread, "thread.new"),
         c("Go to thread", "Find a saved thread by name", screen.action_goto_thread,
@@ -129,13 +129,13 @@ def main_screen_commands(screen: MainScreen) -> list[PaletteCommand]:
         c("Attach file", "Attach a local file to the next message",
           screen.action_attach_file, "files.attach"),
         c("Clear attachments", "Attach nothing to the next message",
-          screen.action_clear_attachments),
+          conversation.action_clear_attachments),
         c("Download files", "Save the files this thread refers to",
           screen.action_download_files, "files.download"),
         c("Tool activity", "Focus the tool-activity pane", screen.action_focus_tools,
           "tools.focus"),
         c("Copy last reply", "Copy the newest reply to the clipboard",
-          screen.action_copy_last_reply),
+          conversation.action_copy_last_reply),
         c("Keys and help", "Every key, as remapped, and its keymap id",
           screen.app.action_help, "app.help"),  # type: ignore[attr-defined]
     ]

@@ -4,7 +4,9 @@ The screen is a router. Panes own their keys and post messages; the screen answe
 with one handler that calls the ``Workspace`` (in a worker when it waits on the network)
 and puts the result back into the panes. ``on_run_event`` is the one place a run is
 rendered. The screen holds no domain state: the open thread, the assistant, live runs
-and what F9 can retry are the workspace's.
+and what F9 can retry are the workspace's. What concerns one pane alone is that pane's:
+the thread list's actions are ``ThreadsPane``'s, the conversation's history, the reply
+side of a run and what a message takes along are ``ConversationPane``'s.
 
 The dialog flows (assistants, files, search, a busy thread, a function call) are
 imported where they are first used, so their modules are not on the path to the first
@@ -14,7 +16,6 @@ frame.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import getters, on, work
@@ -24,8 +25,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Label
 
-from tui_assistant.engines.base import AssistantInfo, ThreadMessage
-from tui_assistant.errors import ActiveRunError, AppError, NotFoundError, NotSupportedError
+from tui_assistant.engines.base import AssistantInfo
+from tui_assistant.errors import ActiveRunError, AppError, NotSupportedError
 from tui_assistant.events import (
     MessageCompleted,
     MessageStarted,
@@ -35,7 +36,6 @@ from tui_assistant.events import (
     RunStarted,
     TextDelta,
 )
-from tui_assistant.files import open_externally
 from tui_assistant.store import SavedThread
 from tui_assistant.text import one_line, short_id
 from tui_assistant.ui.commands import (
@@ -46,14 +46,13 @@ from tui_assistant.ui.commands import (
 )
 from tui_assistant.ui.keys import key_label
 from tui_assistant.ui.screens.main_keys import MAIN_BINDINGS
-from tui_assistant.ui.widgets.attachment_bar import AttachmentBar
 from tui_assistant.ui.widgets.composer import Composer
 from tui_assistant.ui.widgets.conversation import Conversation
+from tui_assistant.ui.widgets.conversation_pane import ConversationPane
 from tui_assistant.ui.widgets.extra_instructions import ExtraInstructions
 from tui_assistant.ui.widgets.footer import Footer
 from tui_assistant.ui.widgets.image_preview import SavedImages
 from tui_assistant.ui.widgets.message_view import MessageView
-from tui_assistant.ui.widgets.reading_conversation import ReadingConversation
 from tui_assistant.ui.widgets.status_header import StatusHeader
 from tui_assistant.ui.widgets.thread_list import ThreadList
 from tui_assistant.ui.widgets.threads_pane import LIST_HEAD, ThreadsPane
@@ -72,13 +71,6 @@ if TYPE_CHECKING:
     from tui_assistant.backend import Connection
     from tui_assistant.tools import CallResult, HumanAnswer, HumanRequest
 
-SEARCH_PAGES = 20
-"""How many older history pages a search hit may load to reach its message."""
-NEW_THREAD_HINT = (
-    "New conversation. Type a message below and press Enter; the reply streams in here, "
-    "and the thread is saved so you can come back to it."
-)
-
 
 class MainScreen(Screen[None]):
     """Threads on the left, the conversation in the middle, tool activity on the right."""
@@ -94,8 +86,8 @@ class MainScreen(Screen[None]):
     conversation = getters.query_one(Conversation)
     composer = getters.query_one(Composer)
     activity = getters.query_one(ToolActivity)
-    attachments = getters.query_one(AttachmentBar)
     extra_instructions = getters.query_one(ExtraInstructions)
+    conversation_pane = getters.query_one(ConversationPane)
 
     def __init__(self, workspace: Workspace, connector, *, open_thread_id: str | None = None
                  ) -> None:
@@ -144,11 +136,7 @@ class MainScreen(Screen[None]):
         yield StatusHeader()
         with Horizontal(id="panes"):
             yield ThreadsPane(self.workspace, id="threads-pane")
-            with Vertical(id="conversation-pane", classes="pane"):
-                yield ReadingConversation(id="conversation")
-                yield AttachmentBar(id="attachments")
-                yield ExtraInstructions(id="extra-instructions")
-                yield Composer(id="composer")
+            yield ConversationPane(self.workspace, id="conversation-pane")
             with Vertical(id="activity-pane", classes="pane"):
                 yield Label("Tool activity", classes="pane-title")
                 yield ToolActivity(id="activity")
@@ -162,12 +150,13 @@ class MainScreen(Screen[None]):
             self.call_after_refresh(self.threads_pane.load_all)
         self.header.thread = self.current.title if self.current else ""
         self.header.show_profile(self.workspace.profile)
-        await self.conversation.show_history(
-            from_cache(cached), has_more=False,
-            empty_hint="" if self.current else NEW_THREAD_HINT,
-        )
+        await self.conversation_pane.show_restored(cached)
         self.show_usage()
-        await self._show_store_notice()
+        if self.conversation_pane.restore_draft():
+            self.activity.add("info", "restored the unsent text of the last session")
+        notice = await self.conversation_pane.show_store_notice()
+        if notice:
+            self.activity.add("error", notice)
         self.composer.focus()
         self.connect_endpoint()
 
@@ -207,7 +196,7 @@ class MainScreen(Screen[None]):
         self.header.status = "ready"
         self.ready.set()
         if shown_while_connecting is not None:
-            self.load_history(shown_while_connecting)
+            self.conversation_pane.load_history(shown_while_connecting)
         if self.open_thread_id:
             thread_id, self.open_thread_id = self.open_thread_id, None
             await self.threads_pane.adopt(thread_id)
@@ -302,7 +291,7 @@ class MainScreen(Screen[None]):
         self.activity.add("info", f"thread: {thread.title}")
         self.threads.mark_open(thread.thread_id)
         self.header.thread = thread.title
-        await self._show_messages(thread, from_cache(cached), False)
+        await self.conversation_pane.show_messages(thread, from_cache(cached), False)
         follow = self.workspace.thread_assistant(thread)
         if follow is not None:
             self.set_assistant(follow)
@@ -314,14 +303,14 @@ class MainScreen(Screen[None]):
         elif self.ready.is_set() and self.connection:
             self.header.status = "ready"
         if self.connection is not None:
-            self.load_history(thread)
+            self.conversation_pane.load_history(thread)
 
     async def action_new_thread(self) -> None:
         self.workspace.new_thread()
         self.activity.clear()
         self.threads.mark_open(None)
         self.header.thread = ""
-        await self.conversation.show_history([], has_more=False, empty_hint=NEW_THREAD_HINT)
+        await self.conversation_pane.show_new_thread()
         self.run_usage = None
         self.show_usage()
         if self.ready.is_set() and self.connection:
@@ -346,55 +335,13 @@ class MainScreen(Screen[None]):
     def action_goto_thread(self) -> None:
         goto_thread(self)
 
-    async def _show_messages(self, thread: SavedThread, messages: list[ThreadMessage],
-                             has_more: bool) -> None:
-        live = self.live.get(thread.thread_id)
-        if live and live.message_id:
-            messages = [m for m in messages if m.id != live.message_id]
-        await self.conversation.show_history(
-            messages, has_more=has_more, empty_hint="" if live else NEW_THREAD_HINT
-        )
-        if live and live.message_id:
-            await self.conversation.start_reply(live.message_id, time.time(), live.text)
-
-    @work(exclusive=True, group="history", exit_on_error=False, description="Loading history")
-    async def load_history(self, thread: SavedThread) -> None:
-        try:
-            page = await self.workspace.history(thread.thread_id)
-            messages = await self.workspace.with_footnotes(page.messages)
-        except NotFoundError:
-            await self.conversation.add_notice(
-                "This thread no longer exists on the endpoint; the copy shown is from the "
-                "local cache.", "error",
-            )
-            return
-        except AppError as error:
-            await self.conversation.add_notice(f"{error.title}: {error.message}", "error")
-            return
-        if not self.workspace.is_showing(thread.thread_id):
-            return
-        await self._show_messages(thread, messages, page.has_more)
-        for message in messages:
+    @on(ConversationPane.HistoryLoaded)
+    async def history_loaded(self, event: ConversationPane.HistoryLoaded) -> None:
+        """A thread's history came from the endpoint: its images and tool calls."""
+        for message in event.messages:
             if message.images:
                 await self._show_message_images(message.id, message.images)
-        self.load_tool_history(thread.thread_id)
-
-    @on(Conversation.OlderRequested)
-    def older_requested(self, event: Conversation.OlderRequested) -> None:
-        if self.current is not None and self.connection is not None:
-            self.load_older(self.current, event.before_id)
-
-    @work(exclusive=True, group="older", exit_on_error=False, description="Loading older")
-    async def load_older(self, thread: SavedThread, before_id: str) -> None:
-        try:
-            page = await self.workspace.history(thread.thread_id, before_id)
-            messages = await self.workspace.with_footnotes(page.messages)
-        except AppError as error:
-            self.conversation.loading_older = False
-            self.notify(error.message, title=error.title, severity="error")
-            return
-        if self.workspace.is_showing(thread.thread_id):
-            await self.conversation.prepend_history(messages, has_more=page.has_more)
+        self.load_tool_history(event.thread_id)
 
     @work(exclusive=True, group="tool-history", exit_on_error=False,
           description="Loading tool history")
@@ -452,15 +399,6 @@ class MainScreen(Screen[None]):
         if hit is not None:
             await self.open_message(hit.thread_id, hit.message_id)
 
-    async def _settle(self, group: str) -> None:
-        """Wait for this screen's workers of ``group`` to finish (whatever their outcome)."""
-        for worker in list(self.app.workers):
-            if worker.node is self and worker.group == group and not worker.is_finished:
-                try:
-                    await worker.wait()
-                except Exception:
-                    pass
-
     async def open_message(self, thread_id: str, message_id: str) -> bool:
         """Open a saved thread scrolled to one of its messages (selected)."""
         thread = self.workspace.get_thread(thread_id)
@@ -468,30 +406,7 @@ class MainScreen(Screen[None]):
             self.notify("That thread is no longer saved.", severity="warning")
             return False
         await self.open_thread(thread)
-        await asyncio.sleep(0)
-        await self._settle("history")
-        conversation = self.conversation
-        pages = 0
-        while not conversation.holds(message_id) and conversation.has_more \
-                and pages < SEARCH_PAGES:
-            pages += 1
-            conversation.request_older()
-            await asyncio.sleep(0)
-            await self._settle("older")
-            if not conversation.loading_older and not conversation.has_more:
-                break
-        view = await conversation.reveal(message_id)
-        if view is None:
-            self.notify("The message is no longer in this thread's history.",
-                        severity="warning")
-            return False
-        conversation.focus()
-        if isinstance(conversation, ReadingConversation):
-            conversation.select(view, top=True)
-        conversation.call_after_refresh(
-            conversation.scroll_to_widget, view, animate=False, top=True
-        )
-        return True
+        return await self.conversation_pane.go_to_message(message_id)
 
     # -- sending and running ------------------------------------------------------------------
 
@@ -505,15 +420,10 @@ class MainScreen(Screen[None]):
         self.composer.clear()
         self.send(event.text)
 
-    @on(Composer.ScrollRequested)
-    def composer_scroll(self, event: Composer.ScrollRequested) -> None:
-        self.conversation.scroll_by_request(event.where)
-
     @work(group="run", exit_on_error=False, description="Running the assistant")
     async def send(self, text: str) -> None:
-        attachments = self.attachments.take()
-        extra = self.extra_instructions.take()
-        user_view = await self.conversation.add_user_message(text, time.time())
+        outgoing = await self.conversation_pane.outgoing(text)
+        user_view, attachments = outgoing.view, outgoing.attachments
         if not self.ready.is_set():
             user_view.set_note("waiting for the endpoint…")
             await self.ready.wait()
@@ -527,7 +437,7 @@ class MainScreen(Screen[None]):
                 text, upload=lambda _engine: self.workspace.upload(attachments)
             )
         except AppError as error:
-            self.attachments.restore(attachments)
+            self.conversation_pane.attachments.restore(attachments)
             self._not_sent(user_view, text, error.message)
             return
         thread = prepared.thread
@@ -540,10 +450,10 @@ class MainScreen(Screen[None]):
             self.activity.add("info", f"uploaded {attachment.path.name} as "
                               f"{uploaded['file_id']}")
         turn = self.workspace.send(thread.thread_id, text, attachments=prepared.attachments,
-                                   additional_instructions=extra)
+                                   additional_instructions=outgoing.extra)
         busy = await self.follow_turn(turn, user_view, text)
         if busy is not None:
-            self.attachments.restore(attachments)
+            self.conversation_pane.attachments.restore(attachments)
             await self._resolve_busy(thread, busy, text, user_view)
 
     @work(group="run", exit_on_error=False, description="Retrying the run")
@@ -587,17 +497,11 @@ class MainScreen(Screen[None]):
             self.threads_pane.reload()
             self.refresh_bindings()
             if live.run_id:
-                await self._sync_after_run(thread_id)
+                await self.conversation_pane.sync_after_run(thread_id)
         return busy
 
     async def follow_run(self, thread: SavedThread, run_id: str) -> None:
         await self.follow_turn(self.workspace.follow(thread.thread_id, run_id))
-
-    async def _sync_after_run(self, thread_id: str) -> None:
-        """Give the messages shown without an id (the user's) their real ids."""
-        messages = await self.workspace.sync_after_run(thread_id)
-        if messages and self.workspace.is_showing(thread_id):
-            self.conversation.take_ids(messages)
 
     async def on_run_event(self, live: LiveRun, event: RunEvent) -> None:
         """Render one event of a turn (the only place a run reaches the panes)."""
@@ -619,18 +523,11 @@ class MainScreen(Screen[None]):
             case RunStarted():
                 if shown:
                     self.header.usage = ""
-            case MessageStarted(message_id=message_id):
+            case MessageStarted() | MessageCompleted():
                 if shown:
-                    await self.conversation.start_reply(message_id, time.time())
-            case MessageCompleted(message_id=message_id, status=status):
-                if shown:
-                    text = await self.workspace.footnoted(event.text, event.annotations,
-                                                          event.images)
-                    self.conversation.complete_reply(
-                        message_id, text, "" if status == "completed" else status
-                    )
-                    if event.images:
-                        await self._show_message_images(message_id, event.images)
+                    await self.conversation_pane.apply(event)
+                    if isinstance(event, MessageCompleted) and event.images:
+                        await self._show_message_images(event.message_id, event.images)
             case RunCompleted():
                 await self._run_completed(live, event, shown)
             case RunFailed(status=status, code=code, message=message):
@@ -641,32 +538,22 @@ class MainScreen(Screen[None]):
             self.header.status = live.status
 
     async def _run_completed(self, live: LiveRun, event: RunCompleted, shown: bool) -> None:
-        status, usage, reason = event.status, event.usage, event.reason
+        status = event.status
         self.activity.add("ok" if status == "completed" else "warn", run_summary(live, event))
         if not shown:
             return
-        self.run_usage = usage
+        self.run_usage = event.usage
         self.show_usage()
-        if status == "completed":
-            return
-        self.conversation.end_streaming(status)
+        await self.conversation_pane.apply(event)  # the reply's end, a notice
         if status == "cancelled":
-            await self.conversation.add_notice(
-                "Run cancelled. What was written before the cancel is kept; "
-                f"{self.key('run.retry')} writes the reply again.", "info"
-            )
             self.refresh_bindings()
         elif status == "incomplete":
-            await self.conversation.add_notice(
-                f"The reply stopped early ({reason or 'incomplete'}).", "error"
-            )
             await self._offer_retry(live.thread_id)
 
     async def _show_error(self, live: LiveRun, text: str) -> None:
         self.activity.add("error", text)
         if self.workspace.is_showing(live.thread_id):
-            self.conversation.end_streaming(live.status)
-            await self.conversation.add_notice(text, "error")
+            await self.conversation_pane.show_error(text, live.status)
             self.header.status = "error" if live.status in ("queued", "streaming") else live.status
 
     def show_usage(self) -> None:
@@ -698,11 +585,8 @@ class MainScreen(Screen[None]):
         if workspace.is_busy():
             self.notify("A reply is still being written in this thread.", severity="warning")
             return
-        text = workspace.take_unsent()
+        text = self.conversation_pane.take_unsent()
         if text is not None:
-            self.conversation.drop_unsent(context)
-            if self.composer.text.strip() == text.strip():
-                self.composer.clear()
             self.activity.add("info", "sending the message again")
             self.send(text)
         elif context in workspace.retryable and self.current is not None:
@@ -719,10 +603,7 @@ class MainScreen(Screen[None]):
                   thread_id: str | None = None) -> None:
         """``view`` holds a message that was not sent; its text goes back to the composer
         and F9 (or Enter) sends it again."""
-        self.composer.restore(text)
-        context = self.workspace.mark_unsent(text, thread_id)
-        self.conversation.mark_unsent(context, view, "not sent — your text is back in the "
-                                      f"composer; {self.key('run.retry')} or Enter sends it again")
+        self.conversation_pane.not_sent(view, text, thread_id)
         self.header.status = "error"
         self.activity.add("error", f"not sent: {reason}")
         self.notify(reason, title="Message not sent", severity="error")
@@ -730,18 +611,14 @@ class MainScreen(Screen[None]):
 
     def _drop_unsent(self, text: str) -> None:
         """The user sends ``text`` again: drop its marked copy, so it shows once."""
-        if self.workspace.take_unsent(text) is not None:
-            self.conversation.drop_unsent(self.workspace.context())
+        if self.conversation_pane.drop_unsent(text):
             self.refresh_bindings()
 
     async def _offer_retry(self, thread_id: str) -> None:
         self.workspace.retryable.setdefault(thread_id, "error")
         self.refresh_bindings()
         if self.workspace.is_showing(thread_id):
-            await self.conversation.add_notice(
-                f"{self.key('run.retry')} runs the assistant again on this thread (your "
-                "message is not repeated).", "info",
-            )
+            await self.conversation_pane.offer_retry()
 
     async def _resolve_busy(self, thread: SavedThread, error: ActiveRunError, text: str,
                             view: MessageView | None) -> None:
@@ -826,13 +703,6 @@ class MainScreen(Screen[None]):
         self.activity.select(event.marker.call_id)
         self.conversation.show_call(event.marker.call_id)
 
-    @on(ToolActivity.OpenRequested)
-    def tool_file_open_requested(self, event: ToolActivity.OpenRequested) -> None:
-        if event.path is None:
-            self.notify("This tool call has no image saved yet.", severity="warning")
-        elif not open_externally(event.path):
-            self.notify(f"No viewer could be started. The file is at {event.path}.")
-
     def _fetch_images(self, file_ids) -> None:
         self.images.fetch(file_ids)
 
@@ -840,17 +710,8 @@ class MainScreen(Screen[None]):
         await self.conversation.show_images(message_id, file_ids, self.images.paths)
         self.images.fetch(file_ids)
 
-    @work(exclusive=True, group="files", exit_on_error=False, description="Attach a file")
-    async def action_attach_file(self) -> None:
-        from tui_assistant.ui.screens.files import AttachFileScreen
-
-        picked = await self.app.push_screen_wait(AttachFileScreen())
-        if picked is not None:
-            self.attachments.add(picked)
-        self.composer.focus()
-
-    def action_clear_attachments(self) -> None:
-        self.attachments.clear()
+    def action_attach_file(self) -> None:
+        self.conversation_pane.action_attach_file()
 
     @work(exclusive=True, group="files", exit_on_error=False, description="Download files")
     async def action_download_files(self) -> None:
@@ -861,34 +722,5 @@ class MainScreen(Screen[None]):
     def action_focus_tools(self) -> None:
         self.activity.focus()
 
-    # -- the composer's neighbours: extra instructions, copying ----------------------------
-
     def action_toggle_extra_instructions(self) -> None:
-        extra = self.extra_instructions
-        if extra.is_open and extra.has_focus:
-            extra.close()
-            self.composer.focus()
-        else:
-            extra.open()
-
-    @on(ExtraInstructions.Closed)
-    def extra_instructions_closed(self, event: ExtraInstructions.Closed) -> None:
-        self.composer.focus()
-        if not event.discarded and event.extra.value.strip():
-            self.notify("The extra instructions go with your next message.")
-
-    def action_copy_last_reply(self) -> None:
-        if isinstance(self.conversation, ReadingConversation):
-            self.conversation.copy_last_reply()
-
-    async def _show_store_notice(self) -> None:
-        """Put back the last session's draft; say once that a damaged store was replaced."""
-        if self.composer.keep_draft(self.workspace.load_draft, self.workspace.save_draft):
-            self.activity.add("info", "restored the unsent text of the last session")
-        store = self.workspace.store
-        notice, store.notice = getattr(store, "notice", None), None
-        if notice:
-            self.activity.add("error", notice)
-            await self.conversation.add_notice(notice, "error")
-            self.notify(notice, title="Thread store replaced", severity="warning", timeout=30)
-
+        self.conversation_pane.action_toggle_extra_instructions()

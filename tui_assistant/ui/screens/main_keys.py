@@ -1,8 +1,10 @@
 """The main screen's own keys: those that work wherever the focus is on the screen.
 
 ``MainScreen.BINDINGS`` is this list; each action is a handler of the screen (the panes'
-own keys are in their widgets). Ids are the keymap's (``[keymap]`` in config.toml) and
-group the keys in F1 (``thread.*`` → Threads, ``run.*`` → Runs …).
+own keys are in their widgets). A pane's action that must work from every pane is bound
+here and the screen's action calls the pane (F2: ``ThreadsPane``; ctrl+r, ctrl+o:
+``ConversationPane``). Ids are the keymap's (``[keymap]`` in config.toml) and group the
+keys in F1 (``thread.*`` → Threads, ``run.*`` → Runs …).
 """
 
 from __future__ import annotations

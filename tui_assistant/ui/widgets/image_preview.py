@@ -243,6 +243,10 @@ class ImagePreview(Vertical):
 
     def show(self, path: Path) -> None:
         """The image is saved at ``path``: show it."""
+        if not self.query_children(".image-path"):
+            # Mounted but not composed yet (the image was saved in between): shown on mount.
+            self._initial = path
+            return
         if self.path == path:
             return
         self.path = path

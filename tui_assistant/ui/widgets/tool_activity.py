@@ -46,6 +46,7 @@ from tui_assistant.events import (
     ToolCallDelta,
     ToolCallStarted,
 )
+from tui_assistant.files import open_externally
 from tui_assistant.text import clean_text, one_line, short_id
 from tui_assistant.tool_calls import ToolCallRecord, format_duration
 from tui_assistant.ui.widgets.image_preview import ImagePreview
@@ -336,18 +337,6 @@ class ToolActivity(VerticalScroll, can_focus=True):
         def control(self) -> ToolActivity:
             return self.activity
 
-    @dataclass
-    class OpenRequested(Message):
-        """The user asked to open a file of a tool call (``path`` is None while missing)."""
-
-        activity: ToolActivity
-        call_id: str
-        path: Path | None
-
-        @property
-        def control(self) -> ToolActivity:
-            return self.activity
-
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.entries: list[str] = []
@@ -559,4 +548,7 @@ class ToolActivity(VerticalScroll, can_focus=True):
         if entry is None:
             return
         paths = entry.image_paths
-        self.post_message(self.OpenRequested(self, entry.call_id, paths[0] if paths else None))
+        if not paths:
+            self.notify("This tool call has no image saved yet.", severity="warning")
+        elif not open_externally(paths[0]):
+            self.notify(f"No viewer could be started. The file is at {paths[0]}.")
