@@ -80,3 +80,22 @@ async def test_mistakes_are_one_notice_and_remapped_keys_work_in_the_composer(
         screen.composer.focus()
         await pilot.press(*"ab", "home", "end", "c")
         assert screen.composer.text == "abc"
+
+
+async def test_the_composer_and_attachment_hints_name_the_remapped_keys(
+    store: Store, tmp_path
+) -> None:
+    from tui_assistant.ui.screens.files import PendingAttachment
+    from tui_assistant.ui.widgets.attachment_bar import AttachmentBar
+
+    settings = Settings(keymap={"composer.send": "ctrl+y", "files.attach": "f7"})
+    app = TuiAssistantApp(settings=settings, profile=resolve_profile(settings, env={}),
+                          store=store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        assert screen.composer.placeholder.startswith(
+            "Message the assistant — ^y sends, shift+Enter adds a line")
+        bar = screen.query_one(AttachmentBar)
+        bar.add(PendingAttachment(tmp_path / "notes.md", ("file_search",)))
+        await pilot.pause()
+        assert "(F7 adds another;" in str(bar.render())

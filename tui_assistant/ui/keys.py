@@ -156,7 +156,7 @@ def use_paste_safe_parser() -> None:
         module.XTermParser = PasteSafeParser
 def key_label(app: App, binding_id: str, fallback: str = "") -> str:
     """How the first key of binding ``binding_id`` reads now (the user's keymap applied),
-    for a message or a notice: ``F9``, ``ctrl+r``, ``Escape``.
+    for a message or a notice: ``F9``, ``^r``, ``Escape``, ``Enter``.
 
     Every key a message names comes from here, so remapping keeps the messages right."""
     keymap: dict[str, str] = dict(getattr(app, "_keymap", {}) or {})
@@ -170,7 +170,7 @@ def key_label(app: App, binding_id: str, fallback: str = "") -> str:
         return first.upper()
     if first == "escape":
         return "Escape"
-    return app.get_key_display(Binding(first, ""))
+    return app.get_key_display(Binding(first, "")).replace("⏎", "Enter")
 
 
 def _declared_keys(app: App, binding_id: str) -> str | None:

@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui_assistant.text import clean_text
+from tui_assistant.ui.keys import key_label
 
 if TYPE_CHECKING:
     from tui_assistant.ui.screens.files import PendingAttachment
@@ -65,5 +66,6 @@ class AttachmentBar(Static):
         line = Text("📎 ", style="bold")
         line.append(" · ".join(clean_text(label) for label in self.labels))
         if self.labels:
-            line.append("   (ctrl+o adds another; the palette clears them)", style="dim")
+            more = key_label(self.app, "files.attach", "^o")
+            line.append(f"   ({more} adds another; the palette clears them)", style="dim")
         self.update(line)

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
 
-from tui_assistant.ui.keys import clean_paste
+from tui_assistant.ui.keys import clean_paste, key_label
 
 
 class Composer(TextArea):
@@ -96,9 +96,14 @@ class Composer(TextArea):
         self._save_draft_to: Callable[[str | None], None] | None = None
         self._draft_saved: str | None = None
         self._draft_timer = None
-        self.placeholder = "Message the assistant — Enter sends, shift+enter or ctrl+j adds a line"
+        self.placeholder = "Message the assistant — Enter sends, shift+Enter adds a line"
 
     def on_mount(self) -> None:
+        # The keys it names are the bindings' own (the user's keymap applied).
+        self.placeholder = (
+            f"Message the assistant — {key_label(self.app, 'composer.send', 'Enter')} sends, "
+            f"{key_label(self.app, 'composer.newline', 'shift+Enter')} adds a line"
+        )
         # A key the user's keymap gives to a screen-wide binding (f6 for thread.rename,
         # ctrl+e for composer.extra) would never get past the text area, which uses it
         # for editing and sees keys first: the composer gives such keys up. (Textual has
