@@ -87,8 +87,10 @@ async def test_the_composer_and_attachment_hints_name_the_remapped_keys(
 ) -> None:
     from tui_assistant.ui.screens.files import PendingAttachment
     from tui_assistant.ui.widgets.attachment_bar import AttachmentBar
+    from tui_assistant.ui.widgets.conversation import BelowHint
 
-    settings = Settings(keymap={"composer.send": "ctrl+y", "files.attach": "f7"})
+    settings = Settings(keymap={"composer.send": "ctrl+y", "files.attach": "f7",
+                                "composer.newest": "ctrl+b"})
     app = TuiAssistantApp(settings=settings, profile=resolve_profile(settings, env={}),
                           store=store)
     async with app.run_test(size=SIZE) as pilot:
@@ -99,3 +101,6 @@ async def test_the_composer_and_attachment_hints_name_the_remapped_keys(
         bar.add(PendingAttachment(tmp_path / "notes.md", ("file_search",)))
         await pilot.pause()
         assert "(F7 adds another;" in str(bar.render())
+        hint = BelowHint()
+        await screen.conversation.mount(hint)
+        assert str(hint.render()) == "↓ new text below · ^b jumps there"

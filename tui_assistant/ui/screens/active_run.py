@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
 from tui_assistant.text import clean_text
+from tui_assistant.ui.keys import key_label
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -68,10 +69,13 @@ class ActiveRunDialog(ModalScreen[str]):
                 ),
                 id="detail",
             )
-            with Horizontal(id="buttons"):
-                yield Button("Follow, then send  f", id="follow", variant="primary")
-                yield Button("Cancel it and send  c", id="cancel", variant="warning")
-                yield Button("Keep unsent  esc", id="keep")
+            with Horizontal(id="buttons"):  # each names its binding's key
+                yield Button(f"Follow, then send  {key_label(self.app, 'activerun.follow', 'f')}",
+                             id="follow", variant="primary")
+                yield Button(f"Cancel it and send  {key_label(self.app, 'activerun.cancel', 'c')}",
+                             id="cancel", variant="warning")
+                yield Button(f"Keep unsent  {key_label(self.app, 'activerun.keep', 'Escape')}",
+                             id="keep")
 
     def on_mount(self) -> None:
         self.query_one("#follow", Button).focus()

@@ -25,6 +25,7 @@ from textual.widgets.selection_list import Selection
 
 from tui_assistant.files import FileRef, default_attachment_tools, downloads_dir
 from tui_assistant.text import clean_text
+from tui_assistant.ui.keys import key_label
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -101,7 +102,8 @@ class AttachFileScreen(ModalScreen[PendingAttachment | None]):
                     yield Checkbox(tool, id=tool)
             yield Label("", id="error")
             with Horizontal(id="buttons"):
-                yield Button("Attach  ctrl+s", variant="primary", id="attach")
+                yield Button(f"Attach  {key_label(self.app, 'attach.confirm', '^s')}",
+                             variant="primary", id="attach")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
@@ -174,7 +176,8 @@ class FileDownloadScreen(ModalScreen[DownloadRequest | None]):
         with Vertical(id="dialog"):
             yield Label("Download files of this thread", id="title")
             yield Label(
-                "Space selects, ctrl+s downloads into the folder below.", id="hint"
+                f"Space selects, {key_label(self.app, 'download.confirm', '^s')} downloads into "
+                "the folder below.", id="hint"
             )
             yield SelectionList[int](
                 *[
@@ -186,7 +189,8 @@ class FileDownloadScreen(ModalScreen[DownloadRequest | None]):
             yield Input(value=str(self.folder), placeholder="Folder", id="folder")
             yield Label("", id="error")
             with Horizontal(id="buttons"):
-                yield Button("Download  ctrl+s", variant="primary", id="download")
+                yield Button(f"Download  {key_label(self.app, 'download.confirm', '^s')}",
+                             variant="primary", id="download")
                 yield Button("Cancel", id="cancel")
 
     @staticmethod

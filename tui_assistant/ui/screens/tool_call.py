@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -33,6 +34,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
 from tui_assistant.text import clean_text
+from tui_assistant.ui.keys import key_label
 
 if TYPE_CHECKING:
     from tui_assistant.tool_calls import ToolCallRecord
@@ -83,6 +85,7 @@ class FunctionCallScreen(ModalScreen["HumanAnswer | None"]):
     # -- layout --------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        key = partial(key_label, self.app)  # the buttons name the bindings' keys
         from rich.syntax import Syntax  # Pygments loads with the first dialog
 
         request = self.request
@@ -121,11 +124,15 @@ class FunctionCallScreen(ModalScreen["HumanAnswer | None"]):
                 yield Label(countdown_text(request.expires_at), id="countdown")
                 with Horizontal(id="buttons"):
                     if request.kind == "answer":
-                        yield Button("Submit output  ctrl+s", variant="primary", id="submit")
+                        yield Button(f"Submit output  {key('toolcall.submit', '^s')}",
+                                     variant="primary", id="submit")
                     else:
-                        yield Button("Approve  ctrl+y", variant="success", id="approve")
-                        yield Button("Deny  ctrl+r", variant="error", id="deny")
-                    yield Button("Cancel run  esc", id="cancel")
+                        yield Button(f"Approve  {key('toolcall.approve', '^y')}",
+                                     variant="success", id="approve")
+                        yield Button(f"Deny  {key('toolcall.deny', '^r')}", variant="error",
+                                     id="deny")
+                    yield Button(f"Cancel run  {key('toolcall.cancel', 'Escape')}",
+                                 id="cancel")
 
     def on_mount(self) -> None:
         if self.request.kind == "answer":

@@ -33,6 +33,7 @@ from tui_assistant.engines.base import ThreadMessage
 from tui_assistant.text import clean_text
 from tui_assistant.tool_calls import ToolCallRecord
 from tui_assistant.ui.heap import freeze_startup_heap
+from tui_assistant.ui.keys import key_label
 from tui_assistant.ui.widgets.image_preview import ImagePreview
 from tui_assistant.ui.widgets.lean_scrollbar import lean_vertical_scrollbar
 from tui_assistant.ui.widgets.message_view import MessageView
@@ -104,8 +105,9 @@ class BelowHint(Static):
     }
     """
 
-    def __init__(self) -> None:
-        super().__init__("↓ new text below · ctrl+end jumps there")
+    def on_mount(self) -> None:
+        jump = key_label(self.app, "composer.newest", "^end")
+        self.update(f"↓ new text below · {jump} jumps there")
 
 
 class Conversation(VerticalScroll):
