@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 
 from tui_assistant.engines.base import AssistantInfo
 from tui_assistant.text import one_line
+from tui_assistant.ui.keys import key_label
 
 CREATE_ID = "__create__"
 
@@ -44,7 +45,8 @@ class AssistantPicker(ModalScreen[AssistantInfo | str | None]):
         with Vertical(id="dialog"):
             yield Label("Choose an assistant", id="title")
             yield OptionList(*options, id="assistants")
-            yield Label("enter choose · esc close", id="keys")
+            yield Label(f"enter choose · {key_label(self.app, 'picker.close', 'Escape')} close",
+                        id="keys")
 
     def on_mount(self) -> None:
         option_list = self.query_one(OptionList)

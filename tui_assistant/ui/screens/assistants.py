@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -27,6 +28,7 @@ from textual.widgets.selection_list import Selection
 from tui_assistant.engines.base import AssistantInfo, AssistantSettings
 from tui_assistant.errors import AppError, NotFoundError
 from tui_assistant.text import clean_text, one_line
+from tui_assistant.ui.keys import key_label
 from tui_assistant.ui.screens.assistant_form import AssistantDraft, AssistantForm
 from tui_assistant.ui.screens.assistant_picker import AssistantPicker
 from tui_assistant.ui.screens.dialogs import ConfirmDialog
@@ -228,8 +230,11 @@ class AssistantsScreen(ModalScreen[AssistantInfo | None]):
             yield Label("Assistants", id="title")
             yield OptionList(id="assistants")
             yield Label("", id="status")
-            yield Label("enter use for this thread · n new · e edit · delete · esc close",
-                        id="keys")
+            key = partial(key_label, self.app)  # the keys as bound now
+            yield Label(f"enter use for this thread · {key('assistants.new', 'n')} new · "
+                        f"{key('assistants.edit', 'e')} edit · "
+                        f"{key('assistants.delete', 'delete')} delete · "
+                        f"{key('assistants.close', 'Escape')} close", id="keys")
 
     @property
     def options(self) -> OptionList:
