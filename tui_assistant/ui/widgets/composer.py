@@ -96,7 +96,6 @@ class Composer(TextArea):
         self._save_draft_to: Callable[[str | None], None] | None = None
         self._draft_saved: str | None = None
         self._draft_timer = None
-        self.placeholder = "Message the assistant — Enter sends, shift+Enter adds a line"
 
     def on_mount(self) -> None:
         # The keys it names are the bindings' own (the user's keymap applied).

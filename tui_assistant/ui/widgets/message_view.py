@@ -87,7 +87,6 @@ class MessageView(Widget):
         self._painted: dict[int, tuple[Strip, Style, Strip]] = {}
         """Line index -> (source strip, style, strip as painted): repaints of a streaming
         message reuse it."""
-        self._streaming = streaming
         self._label_key: tuple | None = None
         self._label_strip: Strip | None = None
         self._line_style: Style | None = None
@@ -133,7 +132,6 @@ class MessageView(Widget):
             else:
                 self._plain = text
         self.remove_class("-streaming")
-        self._streaming = False
         self._painted.clear()
         self._changed()
         self._grow()  # the final text is shown whole, at once
@@ -293,7 +291,7 @@ class MessageView(Widget):
         if cached is not None and cached[0] is source and cached[1] is style:
             return cached[2]
         painted = paint(source, width, style)
-        if self._streaming:  # a finished message is painted again only when it changes
+        if self.has_class("-streaming"):  # a finished one is painted again only on change
             self._painted[y] = (source, style, painted)
         return painted
 
