@@ -302,7 +302,7 @@ async def long_thread(home: Path, server, thread_id: str, count: int) -> dict[st
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, MainScreen)
-        await asyncio.wait_for(screen.ready.wait(), 60)
+        await asyncio.wait_for(screen.workspace.ready.wait(), 60)
         await pilot.pause(0.3)
         conversation = screen.conversation
 

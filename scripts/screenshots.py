@@ -68,7 +68,7 @@ async def shoot(out: Path) -> None:
                               connector=connector)
         async with app.run_test(size=SIZE) as pilot:
             screen = app.screen
-            await wait_for(pilot, lambda: screen.ready.is_set() and screen.assistant)
+            await wait_for(pilot, lambda: screen.workspace.ready.is_set() and screen.assistant)
             await pilot.pause(0.3)
             app.save_screenshot("first-run.svg", str(out))
 
@@ -111,7 +111,7 @@ async def shoot(out: Path) -> None:
                               connector=connector)
         async with app.run_test(size=SIZE) as pilot:
             screen = app.screen
-            await wait_for(pilot, lambda: screen.ready.is_set())
+            await wait_for(pilot, lambda: screen.workspace.ready.is_set())
             await app.workers.wait_for_complete()
             await pilot.press("f4")
             await pilot.pause(0.6)

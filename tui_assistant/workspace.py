@@ -75,8 +75,16 @@ __all__ = [
     "BusyAnswer",
     "LiveRun",
     "NotReady",
+    "NotSent",
+    "Noted",
     "Resolution",
+    "SentAgain",
+    "Step",
+    "ThreadCreated",
     "Turn",
+    "TurnBroke",
+    "TurnEnded",
+    "TurnStarted",
     "Workspace",
     "check_thread_id",
     "from_cache",
@@ -132,6 +140,8 @@ class Turn:
     def __init__(self, live: LiveRun, events: AsyncIterator[RunEvent]) -> None:
         self.live = live
         self._events = events
+        self.busy: ActiveRunError | None = None
+        """Set by ``Workspace.exchange`` when the thread was busy before the run started."""
 
     def __aiter__(self) -> AsyncIterator[RunEvent]:
         return self._events
@@ -156,6 +166,57 @@ class Resolution:
     action: Literal["follow", "follow_then_send", "send", "give_up"]
     run_id: str = ""
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted:
+    """A turn is followed from here (its ``LiveRun`` comes with it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEnded:
+    """The turn is over, however it ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnBroke:
+    """Following the turn failed once its run existed; F9 runs the assistant again."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadCreated:
+    """The message's thread was created and saved (a new conversation)."""
+
+    thread: SavedThread
+
+
+@dataclass(frozen=True, slots=True)
+class Noted:
+    """A line for the tool pane's log (``kind``: info, warn, error)."""
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotSent:
+    """Nothing was sent (or, for a retry, run): ``reason`` says why. A message stays
+    unsent in ``thread_id``'s context (``None``: the open one)."""
+
+    reason: str
+    thread_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SentAgain:
+    """The message goes again, after the other run on its thread: it is the newest now."""
+
+
+Step = RunEvent | TurnStarted | TurnEnded | TurnBroke | ThreadCreated | Noted | NotSent \
+    | SentAgain
+"""What ``Workspace.exchange`` yields: a run's events, and what the flow around them did."""
 
 
 class Attachment(Protocol):
@@ -204,12 +265,20 @@ class Workspace:
         self.assistant: AssistantInfo | None = None
         self.known_assistants: dict[str, AssistantInfo] = {}
         self.live: dict[str, LiveRun] = {}
+        self.run_usage: Usage | None = None
+        """Token counts of the open thread's last run in this session."""
         self.unsent: dict[str, str] = {}
         """Context (thread id, or "" for a thread not created yet) -> unsent text."""
         self.retryable: dict[str, str] = {}
         """Thread id -> how its last run ended, when a retry may run it again."""
         self.ask_human: AskHuman | None = None
         """Asks the user about a function call (the UI sets it: the modals)."""
+        self.ask_busy: AskBusy | None = None
+        """Asks what to do about another run on the thread (the UI sets it; without it a
+        message that meets one stays unsent)."""
+        self.ready = asyncio.Event()
+        """Set once connecting has ended, well or not (then ``connect_error`` says why)."""
+        self.connect_error: AppError | None = None
         self.on_tool_result: ToolResult | None = None
         """Told each function output submitted (the UI sets it: the tool pane)."""
         self.on_recovery = on_recovery
@@ -275,7 +344,7 @@ class Workspace:
 
     def _require_engine(self) -> Engine:
         if self._engine is None:
-            raise NotReady("Not connected to an endpoint yet.")
+            raise self.connect_error or NotReady("Not connected to an endpoint yet.")
         return self._engine
 
     @property
@@ -384,6 +453,7 @@ class Workspace:
         """Make ``thread`` the open one; its cached newest messages, to show at once."""
         self.current = thread
         self.thread_files.clear()
+        self.run_usage = None
         self.store.set_state(f"last_thread:{self.endpoint}", thread.thread_id)
         return self.cached(thread.thread_id)
 
@@ -391,6 +461,7 @@ class Workspace:
         """Start afresh: the next message creates a thread."""
         self.current = None
         self.thread_files.clear()
+        self.run_usage = None
         self.store.set_state(f"last_thread:{self.endpoint}", "")
 
     def get_thread(self, thread_id: str) -> SavedThread | None:
@@ -765,6 +836,12 @@ class Workspace:
     def thread_usage(self, thread_id: str) -> ThreadUsage:
         return self.store.thread_usage(self.endpoint, thread_id)
 
+    def usage_label(self) -> str:
+        """The open thread's token counts for the header (see ``thread_usage_label``)."""
+        if self.current is None:
+            return ""
+        return thread_usage_label(self.run_usage, self.thread_usage(self.current.thread_id))
+
     # -- sending and running ---------------------------------------------------------------
 
     def context(self) -> str:
@@ -775,10 +852,10 @@ class Workspace:
         thread_id = self.context() if thread_id is None else thread_id
         return bool(thread_id) and thread_id in self.live
 
-    async def prepare_send(self, text: str, upload: Callable[[Engine], Awaitable[list[dict]]]
-                           | None = None) -> Prepared:
-        """Create and save the thread if there is none yet, and upload the attachments
-        (``upload`` does that with the engine). Raises ``AppError``: nothing was sent."""
+    async def prepare_send(self, text: str, attachments: Sequence[Attachment] = ()
+                           ) -> Prepared:
+        """Create and save the thread if there is none yet, and upload the attachments.
+        Raises ``AppError``: nothing was sent."""
         engine = self._require_engine()
         if self.assistant is None:
             raise NotReady("No assistant is chosen.")
@@ -793,8 +870,7 @@ class Workspace:
             self.store.set_state(f"last_thread:{self.endpoint}", thread_id)
             self.unsent.pop("", None)
             created = True
-        uploaded = await upload(engine) if upload is not None else []
-        return Prepared(thread, uploaded, created)
+        return Prepared(thread, await self.upload(attachments), created)
 
     def mark_unsent(self, text: str, thread_id: str | None = None) -> str:
         """Remember ``text`` as not sent (F9 or Enter sends it again); returns its context."""
@@ -879,7 +955,7 @@ class Workspace:
         except AppError as error:
             # A send that failed before its run existed left the message unsent (the
             # caller marks it); a busy thread is resolved by the caller too.
-            if not (isinstance(error, ActiveRunError) or (sending and not live.run_id)):
+            if live.run_id or not (sending or isinstance(error, ActiveRunError)):
                 self.retryable[thread_id] = "error"
             raise
         finally:
@@ -912,6 +988,8 @@ class Workspace:
                 live.status = status
                 live.usage = usage
                 self.record_run(live.thread_id, live.run_id, status, usage)
+                if self.is_showing(live.thread_id):
+                    self.run_usage = usage
                 if status in ("incomplete", "cancelled"):  # F9 writes the reply again
                     self.retryable[live.thread_id] = status
             case RunFailed(status=status):
@@ -979,6 +1057,107 @@ class Workspace:
             return False
         created = getattr(run, "created_at", 0.0) or 0.0
         return users[-1].created_at >= created - 5
+
+
+    # -- a send or a retry, from start to end -------------------------------------------------
+
+    async def exchange(self, text: str, *, thread_id: str = "",
+                       attachments: Sequence[Attachment] = (), extra: str | None = None
+                       ) -> AsyncIterator[tuple[LiveRun | None, Step]]:
+        """Send ``text`` to the open thread, or, when it is ``""``, run the assistant again
+        on ``thread_id`` (F9), to the end: each step comes with the turn it belongs to.
+
+        A thread busy with another run is resolved (``resolve_busy``, asking through
+        ``ask_busy``): the run answering the message is followed, or the other run is
+        followed or cancelled and the message sent again (``SentAgain``, with the same
+        attachments and extra instructions), or nothing is sent (``NotSent``, as when the
+        thread cannot be created, an upload fails or the request is lost before its run
+        exists)."""
+        uploaded: list[dict] = []
+        if text:
+            try:
+                prepared = await self.prepare_send(text, attachments)
+            except AppError as error:
+                yield None, NotSent(error.message)
+                return
+            thread_id, uploaded = prepared.thread.thread_id, prepared.attachments
+            if prepared.created:
+                yield None, ThreadCreated(prepared.thread)
+            for attachment, file in zip(attachments, uploaded, strict=False):
+                yield None, Noted("info", f"uploaded {attachment.path.name} as "
+                                          f"{file['file_id']}")
+
+        def start() -> Turn:
+            if not text:
+                return self.rerun(thread_id)
+            return self.send(thread_id, text, attachments=uploaded,
+                             additional_instructions=extra)
+
+        while True:
+            try:
+                turn = start()
+            except AppError as error:
+                yield None, self._not_run(thread_id, text, error.message)
+                return
+            async for step in self._through(turn, text):
+                yield step
+            if turn.busy is None:
+                return
+            try:
+                resolution = await self.resolve_busy(thread_id, turn.busy, text,
+                                                     self.ask_busy or _keep)
+            except AppError as error:
+                resolution = Resolution("give_up", reason=error.message)
+            run_id = resolution.run_id
+            if resolution.action == "give_up":
+                yield None, self._not_run(thread_id, text, resolution.reason)
+                return
+            if resolution.action == "send":
+                yield None, Noted("info", f"run {run_id} cancelled")
+            elif resolution.action == "follow":
+                yield None, Noted("warn", "your message reached the thread although sending "
+                                  f"it failed; run {run_id} is answering it: following that run")
+            else:
+                yield None, Noted("info", f"following run {run_id}")
+            if resolution.action != "send":
+                async for step in self._through(self.follow(thread_id, run_id), ""):
+                    yield step
+                if resolution.action == "follow":
+                    return
+            if not self.is_showing(thread_id):
+                yield None, self._not_run(thread_id, text,
+                                          "You left the thread before it was sent.")
+                return
+            if text:
+                yield None, SentAgain()
+
+    async def _through(self, turn: Turn, text: str
+                       ) -> AsyncIterator[tuple[LiveRun | None, Step]]:
+        """One turn's steps (``text``: the message it sends, if any). A thread that was
+        busy before the run started is left in ``turn.busy``."""
+        live = turn.live
+        yield live, TurnStarted()
+        try:
+            async with aclosing(turn):
+                async for event in turn:
+                    yield live, event
+        except AppError as error:
+            if not live.run_id and isinstance(error, ActiveRunError):
+                turn.busy = error
+            elif text and not live.run_id:
+                yield live, NotSent(error.message, live.thread_id)
+            else:
+                yield live, TurnBroke(f"{error.title}: {error.message}")
+        yield live, TurnEnded()
+
+    def _not_run(self, thread_id: str, text: str, reason: str) -> NotSent:
+        if not text and thread_id:  # a retry that did not run: F9 tries again
+            self.retryable[thread_id] = "busy"
+        return NotSent(reason, thread_id or None)
+
+
+async def _keep(run_id: str, status: str, retry: bool) -> BusyAnswer:
+    return "keep"
 
 
 _THREAD_ID_CHARS = frozenset(

@@ -42,7 +42,7 @@ async def test_the_app_with_a_model_url_talks_to_the_real_model(
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, MainScreen)
-        await _wait(pilot, screen.ready.is_set, "the built-in server")
+        await _wait(pilot, screen.workspace.ready.is_set, "the built-in server")
         header = str(screen.header.render())
         host = upstream.url.split("/")[2]
         assert f"built-in server → {host} · m1" in header
@@ -102,7 +102,7 @@ async def test_the_activity_pane_says_how_many_messages_were_left_out(
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, MainScreen)
-        await _wait(pilot, screen.ready.is_set, "the built-in server")
+        await _wait(pilot, screen.workspace.ready.is_set, "the built-in server")
         for number, text in enumerate(["a first question", "and a second"], 1):
             await pilot.press(*text)
             await pilot.press("enter")

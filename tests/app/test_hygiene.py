@@ -189,7 +189,7 @@ async def test_the_api_key_never_leaves_memory(
     app = make_app(store, profile=profile)
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
-        assert screen.connect_error is None
+        assert screen.workspace.connect_error is None
 
         async def send(text: str) -> None:
             app.post_message(events.Paste(text))

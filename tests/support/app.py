@@ -56,7 +56,7 @@ def main_screen(app: TuiAssistantApp) -> MainScreen:
 
 async def ready(pilot) -> MainScreen:
     screen = main_screen(pilot.app)
-    await wait_for(pilot, screen.ready.is_set, "the endpoint to connect")
+    await wait_for(pilot, screen.workspace.ready.is_set, "the endpoint to connect")
     return screen
 
 

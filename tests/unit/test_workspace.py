@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tui_assistant import events as ev
+from tui_assistant import workspace as ws
 from tui_assistant.config import Profile, Settings
 from tui_assistant.engines.assistants import AssistantsEngine
 from tui_assistant.errors import ActiveRunError
@@ -140,6 +141,80 @@ async def test_busy_thread_keep_gives_up(workspace: Workspace, local_server: Any
     await workspace.session.cancel_and_wait(thread_id, resolution.run_id)
     await stream.aclose()
     await other.aclose()
+
+
+async def start_elsewhere(workspace: Workspace, local_server: Any, thread_id: str):
+    """Another client starts a long run on the thread; returns its engine, stream, run id."""
+    other = AssistantsEngine(local_server.base_url, "other")
+    stream = other.run(thread_id, workspace.assistant.id, "/long")
+    async for event in stream:
+        if isinstance(event, ev.RunStarted):
+            return other, stream, event.run_id
+    raise AssertionError("the other run did not start")
+
+
+async def test_a_message_meeting_another_run_follows_it_then_goes_again(
+    workspace: Workspace, local_server: Any
+):
+    """The whole flow, as the screen gets it: the question, the other run's reply, then
+    the message sent again and answered."""
+    thread_id = (await workspace.prepare_send("hello")).thread.thread_id
+    other, stream, other_run = await start_elsewhere(workspace, local_server, thread_id)
+    asked: list[tuple[str, bool]] = []
+
+    async def follow(run_id: str, status: str, retry: bool):
+        asked.append((run_id, retry))
+        return "follow"
+
+    workspace.ask_busy = follow
+    steps = [(live.run_id if live else None, step)
+             async for live, step in workspace.exchange("hello")]
+    await stream.aclose()
+    await other.aclose()
+    kinds = [type(step).__name__ for _, step in steps]
+    assert asked == [(other_run, False)]
+    # Our first try ends before a run exists; the other run is followed to its end; then
+    # the message goes again and is answered.
+    assert kinds[:2] == ["TurnStarted", "TurnEnded"]
+    assert steps[2][1] == ws.Noted("info", f"following run {other_run}")
+    again = kinds.index("SentAgain")
+    followed = [step for run_id, step in steps[3:again] if run_id == other_run]
+    assert isinstance(followed[-2], ev.RunCompleted) and followed[-2].status == "completed"
+    ours = steps[again + 1:]
+    assert isinstance(ours[-2][1], ev.RunCompleted) and ours[-2][1].status == "completed"
+    assert ours[-2][0] not in ("", other_run)
+    assert not any(isinstance(step, ws.NotSent | ws.TurnBroke) for _, step in steps)
+    page = await workspace.engine.list_messages(thread_id, limit=10)
+    assert [m.text for m in page.messages if m.role == "user"] == ["/long", "hello"]
+
+
+async def test_a_retry_meeting_another_run_stays_retryable(
+    workspace: Workspace, local_server: Any
+):
+    """Without anyone to ask (``ask_busy`` unset) nothing runs, and F9 can try again."""
+    thread_id = (await workspace.prepare_send("hello")).thread.thread_id
+    other, stream, _ = await start_elsewhere(workspace, local_server, thread_id)
+    steps = [step async for _, step in workspace.exchange("", thread_id=thread_id)]
+    assert isinstance(steps[-1], ws.NotSent) and steps[-1].thread_id == thread_id
+    assert workspace.retryable[thread_id] == "busy" and workspace.can_retry()
+    await stream.aclose()
+    await other.aclose()
+
+
+async def test_a_message_that_cannot_start_a_thread_is_not_sent(start_server: Any,
+                                                               tmp_path: Path):
+    server = start_server()
+    store = Store.open(tmp_path / "threads.sqlite3")
+    engine = AssistantsEngine(server.base_url, SECRET)
+    space = Workspace(store, Profile(name="ws", base_url=server.base_url, secret=SECRET),
+                      Settings(), engine)
+    space.use_assistant(space.preferred_assistant(await space.list_assistants()))
+    server.faults.fail_requests(503, count=2, path_pattern=r"/threads$", method="POST")
+    steps = [step async for _, step in space.exchange("keep this")]
+    await engine.aclose()
+    assert len(steps) == 1 and isinstance(steps[0], ws.NotSent) and "503" in steps[0].reason
+    assert space.current is None and space.list_threads() == []
+    store.close()
 
 
 async def test_failed_run_is_retryable_and_rerun_completes(start_server: Any, tmp_path: Path):

@@ -1,12 +1,12 @@
 """The question asked when a thread is busy with a run started elsewhere.
 
-``resolve_busy`` is the flow the main screen runs: the workspace works out what happened
-and asks the user with ``ActiveRunDialog`` when it must; the screen acts on the answer.
+The workspace works out what happened (``Workspace.resolve_busy``) and asks the user
+through ``Workspace.ask_busy``, which the main screen answers with this dialog.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -19,13 +19,7 @@ from textual.widgets import Button, Label
 from tui_assistant.text import clean_text
 from tui_assistant.ui.keys import key_label
 
-if TYPE_CHECKING:
-    from textual.app import App
-
-    from tui_assistant.errors import ActiveRunError
-    from tui_assistant.workspace import Resolution, Workspace
-
-__all__ = ["ActiveRunDialog", "resolve_busy"]
+__all__ = ["ActiveRunDialog"]
 
 
 class ActiveRunDialog(ModalScreen[str]):
@@ -87,13 +81,3 @@ class ActiveRunDialog(ModalScreen[str]):
     def action_choose(self, choice: str) -> None:
         self.dismiss(choice)
 
-
-async def resolve_busy(app: App, workspace: Workspace, thread_id: str, error: ActiveRunError,
-                       text: str) -> Resolution:
-    """``Workspace.resolve_busy`` with this dialog as its question (``text`` is ``""`` for
-    a retry)."""
-
-    async def ask(run_id: str, status: str, retry: bool) -> str:
-        return await app.push_screen_wait(ActiveRunDialog(run_id, status, retry=retry))
-
-    return await workspace.resolve_busy(thread_id, error, text, ask)

@@ -15,7 +15,8 @@ frame.
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import getters, on, work
@@ -26,12 +27,11 @@ from textual.screen import Screen
 from textual.widgets import Label
 
 from tui_assistant.engines.base import AssistantInfo
-from tui_assistant.errors import ActiveRunError, AppError, NotSupportedError
+from tui_assistant.errors import AppError, NotSupportedError
 from tui_assistant.events import (
     MessageCompleted,
     MessageStarted,
     RunCompleted,
-    RunEvent,
     RunFailed,
     RunStarted,
     TextDelta,
@@ -48,23 +48,29 @@ from tui_assistant.ui.keys import key_label
 from tui_assistant.ui.screens.main_keys import MAIN_BINDINGS
 from tui_assistant.ui.widgets.composer import Composer
 from tui_assistant.ui.widgets.conversation import Conversation
-from tui_assistant.ui.widgets.conversation_pane import ConversationPane
+from tui_assistant.ui.widgets.conversation_pane import ConversationPane, Outgoing
 from tui_assistant.ui.widgets.extra_instructions import ExtraInstructions
 from tui_assistant.ui.widgets.footer import Footer
 from tui_assistant.ui.widgets.image_preview import SavedImages
-from tui_assistant.ui.widgets.message_view import MessageView
 from tui_assistant.ui.widgets.status_header import StatusHeader
 from tui_assistant.ui.widgets.thread_list import ThreadList
 from tui_assistant.ui.widgets.threads_pane import LIST_HEAD, ThreadsPane
 from tui_assistant.ui.widgets.tool_activity import ToolActivity
 from tui_assistant.ui.widgets.tool_marker import ToolMarker
 from tui_assistant.workspace import (
+    BusyAnswer,
     LiveRun,
-    Turn,
+    Noted,
+    NotSent,
+    SentAgain,
+    Step,
+    ThreadCreated,
+    TurnBroke,
+    TurnEnded,
+    TurnStarted,
     Workspace,
     from_cache,
     run_summary,
-    thread_usage_label,
 )
 
 if TYPE_CHECKING:
@@ -97,13 +103,10 @@ class MainScreen(Screen[None]):
         self.open_thread_id = open_thread_id
         """A thread to adopt and open once connected (``tui-assistant open ID``)."""
         self.connection: Connection | None = None
-        self.connect_error: AppError | None = None
-        self.ready = asyncio.Event()
-        self.run_usage = None
-        """Token counts of the open thread's last run in this session."""
         self.images = SavedImages(self, workspace.save_image,
                                   lambda: (self.activity, self.conversation))
         workspace.ask_human = self._ask_human
+        workspace.ask_busy = self._ask_busy
         workspace.on_tool_result = self._tool_result
         workspace.on_recovery = self._recovery_note
 
@@ -151,7 +154,7 @@ class MainScreen(Screen[None]):
         self.header.thread = self.current.title if self.current else ""
         self.header.show_profile(self.workspace.profile)
         await self.conversation_pane.show_restored(cached)
-        self.show_usage()
+        self.header.usage = self.workspace.usage_label()
         if self.conversation_pane.restore_draft():
             self.activity.add("info", "restored the unsent text of the last session")
         notice = await self.conversation_pane.show_store_notice()
@@ -173,11 +176,11 @@ class MainScreen(Screen[None]):
             self.connection = await self.connector(self.workspace.profile,
                                                    self.workspace.settings)
         except AppError as error:
-            self.connect_error = error
+            self.workspace.connect_error = error
             self.header.status = "offline"
             self.activity.add("error", f"{error.title}: {error.message}")
             await self.conversation.add_notice(f"{error.title}: {error.message}", "error")
-            self.ready.set()
+            self.workspace.ready.set()
             return
         self.workspace.attach_engine(self.connection.engine)
         self.header.show_connection(self.connection)
@@ -194,7 +197,7 @@ class MainScreen(Screen[None]):
         # create a new thread, whose reply must not race a history reload.
         shown_while_connecting = self.current
         self.header.status = "ready"
-        self.ready.set()
+        self.workspace.ready.set()
         if shown_while_connecting is not None:
             self.conversation_pane.load_history(shown_while_connecting)
         if self.open_thread_id:
@@ -295,12 +298,11 @@ class MainScreen(Screen[None]):
         follow = self.workspace.thread_assistant(thread)
         if follow is not None:
             self.set_assistant(follow)
-        self.run_usage = None
-        self.show_usage()
+        self.header.usage = self.workspace.usage_label()
         live = self.live.get(thread.thread_id)
         if live is not None:
             self.header.status = live.status
-        elif self.ready.is_set() and self.connection:
+        elif self.workspace.ready.is_set() and self.connection:
             self.header.status = "ready"
         if self.connection is not None:
             self.conversation_pane.load_history(thread)
@@ -311,9 +313,8 @@ class MainScreen(Screen[None]):
         self.threads.mark_open(None)
         self.header.thread = ""
         await self.conversation_pane.show_new_thread()
-        self.run_usage = None
-        self.show_usage()
-        if self.ready.is_set() and self.connection:
+        self.header.usage = self.workspace.usage_label()
+        if self.workspace.ready.is_set() and self.connection:
             self.header.status = "ready"
         self.composer.focus()
 
@@ -416,99 +417,67 @@ class MainScreen(Screen[None]):
             self.notify("This thread has a run in progress: wait for it, or press "
                         f"{self.key('run.cancel')} to cancel it.", severity="warning")
             return
-        self._drop_unsent(event.text)
+        if self.conversation_pane.drop_unsent(event.text):
+            self.refresh_bindings()
         self.composer.clear()
         self.send(event.text)
 
     @work(group="run", exit_on_error=False, description="Running the assistant")
     async def send(self, text: str) -> None:
         outgoing = await self.conversation_pane.outgoing(text)
-        user_view, attachments = outgoing.view, outgoing.attachments
-        if not self.ready.is_set():
-            user_view.set_note("waiting for the endpoint…")
-            await self.ready.wait()
-            user_view.set_note("")
-        if attachments:
-            user_view.set_note("📎 " + ", ".join(a.path.name for a in attachments))
-        try:
-            if self.connection is None and self.connect_error is not None:
-                raise self.connect_error
-            prepared = await self.workspace.prepare_send(
-                text, upload=lambda _engine: self.workspace.upload(attachments)
-            )
-        except AppError as error:
-            self.conversation_pane.attachments.restore(attachments)
-            self._not_sent(user_view, text, error.message)
-            return
-        thread = prepared.thread
-        if prepared.created:
-            self.threads_pane.reload()
-            self.threads.mark_open(thread.thread_id)
-            self.header.thread = thread.title
-            self.activity.add("info", f"thread {short_id(thread.thread_id)} saved")
-        for attachment, uploaded in zip(attachments, prepared.attachments, strict=False):
-            self.activity.add("info", f"uploaded {attachment.path.name} as "
-                              f"{uploaded['file_id']}")
-        turn = self.workspace.send(thread.thread_id, text, attachments=prepared.attachments,
-                                   additional_instructions=outgoing.extra)
-        busy = await self.follow_turn(turn, user_view, text)
-        if busy is not None:
-            self.conversation_pane.attachments.restore(attachments)
-            await self._resolve_busy(thread, busy, text, user_view)
+        if not self.workspace.ready.is_set():
+            outgoing.view.set_note("waiting for the endpoint…")
+            await self.workspace.ready.wait()
+            outgoing.view.set_note("")
+        if outgoing.attachments:
+            outgoing.view.set_note("📎 " + ", ".join(a.path.name for a in outgoing.attachments))
+        await self._follow(self.workspace.exchange(
+            text, attachments=outgoing.attachments, extra=outgoing.extra), outgoing)
 
     @work(group="run", exit_on_error=False, description="Retrying the run")
-    async def rerun_thread(self, thread: SavedThread) -> None:
-        """Run the assistant again on ``thread`` without a new message (F9)."""
-        try:
-            turn = self.workspace.rerun(thread.thread_id)
-        except AppError as error:
-            self.notify(error.message, severity="warning")
-            return
-        busy = await self.follow_turn(turn)
-        if busy is not None:
-            await self._resolve_busy(thread, busy, "", None)
+    async def rerun_thread(self, thread_id: str) -> None:
+        """Run the assistant again on the thread without a new message (F9)."""
+        await self._follow(self.workspace.exchange("", thread_id=thread_id), None)
 
-    async def follow_turn(self, turn: Turn, user_view: MessageView | None = None,
-                          text: str = "") -> ActiveRunError | None:
-        """Show a turn's events as they come. ``user_view`` is the message being sent
-        (None for a retry or a run followed). Returns the ``ActiveRunError`` when the
-        thread was busy before the run started; other errors are shown here."""
-        live = turn.live
-        thread_id = live.thread_id
-        self.threads.running.add(thread_id)
-        self.threads_pane.reload()
-        busy: ActiveRunError | None = None
-        try:
-            async for event in turn:
-                await self.on_run_event(live, event)
-        except AppError as error:
-            if isinstance(error, ActiveRunError) and not live.run_id:
-                busy = error
-            elif not live.run_id and user_view is not None:
-                self._not_sent(user_view, text, error.message, thread_id)
-            else:
-                await self._show_error(live, f"{error.title}: {error.message}")
-                await self._offer_retry(thread_id)
-        finally:
-            self.threads.running.discard(thread_id)
-            if self.workspace.is_showing(thread_id):
-                self.conversation.end_streaming("cancelled" if live.status == "cancelled"
-                                                else "")
-            self.threads_pane.reload()
-            self.refresh_bindings()
-            if live.run_id:
-                await self.conversation_pane.sync_after_run(thread_id)
-        return busy
+    async def _follow(self, steps: AsyncIterator[tuple[LiveRun | None, Step]],
+                      outgoing: Outgoing | None) -> None:
+        """Show a send or a retry as it goes (``outgoing``: the message sent, if any)."""
+        async with aclosing(steps):  # type: ignore[type-var]
+            async for live, step in steps:
+                if live is not None and not isinstance(step, NotSent):
+                    await self.on_run_event(live, step)
+                    continue
+                match step:
+                    case Noted(kind=kind, text=text):
+                        self.activity.add(kind, text)
+                    case ThreadCreated(thread=thread):
+                        self.threads_pane.reload()
+                        self.threads.mark_open(thread.thread_id)
+                        self.header.thread = thread.title
+                        self.activity.add("info", f"thread {short_id(thread.thread_id)} saved")
+                    case SentAgain() if outgoing is not None:
+                        await self.conversation_pane.send_again(outgoing)
+                    case NotSent(reason=reason) if outgoing is None:
+                        self.activity.add("error", f"not retried: {reason}")
+                        self.refresh_bindings()
+                        self.notify(reason, title="Not retried", severity="warning")
+                    case NotSent(reason=reason, thread_id=thread_id) if outgoing is not None:
+                        self.conversation_pane.attachments.restore(outgoing.attachments)
+                        self.conversation_pane.not_sent(outgoing.view, outgoing.text, thread_id)
+                        self.header.status = "error"
+                        self.activity.add("error", f"not sent: {reason}")
+                        self.notify(reason, title="Message not sent", severity="error")
+                        self.refresh_bindings()
 
-    async def follow_run(self, thread: SavedThread, run_id: str) -> None:
-        await self.follow_turn(self.workspace.follow(thread.thread_id, run_id))
-
-    async def on_run_event(self, live: LiveRun, event: RunEvent) -> None:
+    async def on_run_event(self, live: LiveRun, event: Step) -> None:
         """Render one event of a turn (the only place a run reaches the panes)."""
         shown = self.workspace.is_showing(live.thread_id)
         if type(event) is TextDelta:  # the hot path: a hundred a second while a reply streams
             if shown:
                 self.conversation.feed(event.message_id, event.text)
+            return
+        if isinstance(event, TurnStarted | TurnBroke | TurnEnded):
+            await self._turn_changed(live, event, shown)
             return
         if shown:
             changed, images = self.activity.apply(event, live.run_id)
@@ -537,13 +506,31 @@ class MainScreen(Screen[None]):
         if shown:
             self.header.status = live.status
 
+    async def _turn_changed(self, live: LiveRun, step: Step, shown: bool) -> None:
+        thread_id = live.thread_id
+        match step:
+            case TurnStarted():
+                self.threads.running.add(thread_id)
+                self.threads_pane.reload()
+            case TurnBroke(message=message):
+                await self._show_error(live, message)
+                await self._offer_retry(thread_id)
+            case TurnEnded():
+                self.threads.running.discard(thread_id)
+                if shown:
+                    self.conversation.end_streaming("cancelled" if live.status == "cancelled"
+                                                    else "")
+                self.threads_pane.reload()
+                self.refresh_bindings()
+                if live.run_id:
+                    await self.conversation_pane.sync_after_run(thread_id)
+
     async def _run_completed(self, live: LiveRun, event: RunCompleted, shown: bool) -> None:
         status = event.status
         self.activity.add("ok" if status == "completed" else "warn", run_summary(live, event))
         if not shown:
             return
-        self.run_usage = event.usage
-        self.show_usage()
+        self.header.usage = self.workspace.usage_label()
         await self.conversation_pane.apply(event)  # the reply's end, a notice
         if status == "cancelled":
             self.refresh_bindings()
@@ -555,15 +542,6 @@ class MainScreen(Screen[None]):
         if self.workspace.is_showing(live.thread_id):
             await self.conversation_pane.show_error(text, live.status)
             self.header.status = "error" if live.status in ("queued", "streaming") else live.status
-
-    def show_usage(self) -> None:
-        """``120 tokens (thread 1,234)`` in the header."""
-        if self.current is None:
-            self.header.usage = ""
-            return
-        self.header.usage = thread_usage_label(
-            self.run_usage, self.workspace.thread_usage(self.current.thread_id)
-        )
 
     @work(group="cancel", exit_on_error=False, description="Cancelling the run")
     async def action_cancel_run(self) -> None:
@@ -593,72 +571,22 @@ class MainScreen(Screen[None]):
             how = workspace.retryable[context]
             self.activity.add("info", "writing the cancelled reply again" if how == "cancelled"
                               else "running the assistant again on this thread")
-            self.rerun_thread(self.current)
+            self.rerun_thread(self.current.thread_id)
         else:
             self.notify("Nothing to retry here: the last reply finished and no message is "
                         "waiting to be sent.", severity="information")
         self.refresh_bindings()
 
-    def _not_sent(self, view: MessageView, text: str, reason: str,
-                  thread_id: str | None = None) -> None:
-        """``view`` holds a message that was not sent; its text goes back to the composer
-        and F9 (or Enter) sends it again."""
-        self.conversation_pane.not_sent(view, text, thread_id)
-        self.header.status = "error"
-        self.activity.add("error", f"not sent: {reason}")
-        self.notify(reason, title="Message not sent", severity="error")
-        self.refresh_bindings()
-
-    def _drop_unsent(self, text: str) -> None:
-        """The user sends ``text`` again: drop its marked copy, so it shows once."""
-        if self.conversation_pane.drop_unsent(text):
-            self.refresh_bindings()
-
     async def _offer_retry(self, thread_id: str) -> None:
-        self.workspace.retryable.setdefault(thread_id, "error")
         self.refresh_bindings()
         if self.workspace.is_showing(thread_id):
             await self.conversation_pane.offer_retry()
 
-    async def _resolve_busy(self, thread: SavedThread, error: ActiveRunError, text: str,
-                            view: MessageView | None) -> None:
-        from tui_assistant.ui.screens.active_run import resolve_busy
+    async def _ask_busy(self, run_id: str, status: str, retry: bool) -> BusyAnswer:
+        """The thread is busy with a run started elsewhere: what now? (``ActiveRunDialog``)"""
+        from tui_assistant.ui.screens.active_run import ActiveRunDialog
 
-        resolution = await resolve_busy(self.app, self.workspace, thread.thread_id, error, text)
-        if resolution.action == "follow":
-            if view is not None:
-                view.set_note("")
-            self.activity.add("warn", "your message reached the thread although sending it "
-                              f"failed; run {resolution.run_id} is answering it: following "
-                              "that run")
-            await self.follow_run(thread, resolution.run_id)
-            return
-        if resolution.action == "give_up":
-            self._give_up(thread, view, text, resolution.reason)
-            return
-        if resolution.action == "follow_then_send":
-            self.activity.add("info", f"following run {resolution.run_id}")
-            await self.follow_run(thread, resolution.run_id)
-        else:
-            self.activity.add("info", f"run {resolution.run_id} cancelled")
-        if not self.workspace.is_showing(thread.thread_id):
-            self._give_up(thread, view, text, "You left the thread before it was sent.")
-        elif view is None:
-            self.rerun_thread(thread)
-        else:
-            if view.is_mounted:
-                await view.remove()
-            self.send(text)
-
-    def _give_up(self, thread: SavedThread, view: MessageView | None, text: str,
-                 reason: str) -> None:
-        if view is None:
-            self.activity.add("error", f"not retried: {reason}")
-            self.workspace.retryable[thread.thread_id] = "busy"
-            self.refresh_bindings()
-            self.notify(reason, title="Not retried", severity="warning")
-            return
-        self._not_sent(view, text, reason, thread.thread_id)
+        return await self.app.push_screen_wait(ActiveRunDialog(run_id, status, retry=retry))
 
     def _recovery_note(self, thread_id: str, text: str) -> None:
         """The session recovered from a fault (a stream cut, a submission resent)."""

@@ -69,6 +69,7 @@ NEW_THREAD_HINT = (
 class Outgoing:
     """A message being sent: its view in the conversation and what it takes along."""
 
+    text: str
     view: MessageView
     attachments: list[PendingAttachment]
     extra: str | None
@@ -264,7 +265,15 @@ class ConversationPane(Vertical):
         attachments = self.attachments.take()
         extra = self.extra_instructions.take()
         view = await self.conversation.add_user_message(text, time.time())
-        return Outgoing(view, attachments, extra)
+        return Outgoing(text, view, attachments, extra)
+
+    async def send_again(self, outgoing: Outgoing) -> None:
+        """The message goes again, after another run on its thread: it moves to the end."""
+        note = outgoing.view.note
+        if outgoing.view.is_mounted:
+            await outgoing.view.remove()
+        outgoing.view = await self.conversation.add_user_message(outgoing.text, time.time())
+        outgoing.view.set_note(note)
 
     def not_sent(self, view: MessageView, text: str, thread_id: str | None = None) -> None:
         """``view`` holds a message that was not sent; its text goes back to the composer
