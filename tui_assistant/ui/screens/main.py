@@ -317,20 +317,22 @@ class MainScreen(Screen[None]):
             self.header.status = "ready"
         self.composer.focus()
 
+    # Moving between threads: the thread pane chooses the thread, the key's action opens
+    # it (a key that arrives meanwhile waits, so presses that come at once move as many
+    # rows) and the focus stays where it is.
+
     async def _open(self, thread: SavedThread | None) -> None:
         if thread is not None:
             await self.open_thread(thread)
 
     async def action_next_thread(self) -> None:
-        open_id = self.current.thread_id if self.current else None
-        await self._open(self.threads.neighbour(open_id, 1))
+        await self._open(self.threads_pane.neighbour(1))
 
     async def action_previous_thread(self) -> None:
-        open_id = self.current.thread_id if self.current else None
-        await self._open(self.threads.neighbour(open_id, -1))
+        await self._open(self.threads_pane.neighbour(-1))
 
     async def action_jump_thread(self, number: int) -> None:
-        await self._open(self.threads.thread_at(number - 1))
+        await self._open(self.threads_pane.numbered(number))
 
     def action_goto_thread(self) -> None:
         goto_thread(self)
