@@ -16,6 +16,7 @@ from tests.support.app import (
     main_screen,
     make_app,
     notices,
+    press_at_once,
     ready,
     say,
     shown,
@@ -158,6 +159,35 @@ async def test_every_thread_key_opens_the_right_thread(store: Store) -> None:
 
 
 # -- restart ----------------------------------------------------------------------------
+
+
+async def test_thread_keys_that_arrive_at_once_each_move_and_the_focus_stays(
+    store: Store,
+) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        for text in ["alpha one", "beta two", "gamma three"]:
+            await pilot.press("ctrl+n")
+            await say(pilot, text)
+            await turn_done(pilot, screen, replies=1)
+        await pilot.press("ctrl+t")  # the tool pane has the focus
+        assert app.focused is screen.activity
+
+        def open_title() -> str:
+            return screen.current.title if screen.current else ""
+
+        # From gamma, the newest: two rows down, then two up (one each would be beta).
+        await press_at_once(pilot, "alt+down", "alt+down")
+        await wait_for(pilot, lambda: open_title() == "alpha one"
+                       and shown(screen)[:1] == [("user", "alpha one")], "alpha one")
+        await press_at_once(pilot, "alt+up", "alt+up")
+        await wait_for(pilot, lambda: open_title() == "gamma three"
+                       and shown(screen)[:1] == [("user", "gamma three")], "gamma three")
+        await pilot.press("alt+2")
+        await wait_for(pilot, lambda: open_title() == "beta two", "beta two")
+        await pilot.pause()
+        assert app.focused is screen.activity
 
 
 async def test_relaunch_reopens_the_last_thread_with_its_history(store: Store) -> None:

@@ -99,6 +99,9 @@ async def test_unknown_function_is_answered_in_the_modal(store, start_server):
         assert countdown.startswith(("the run expires in 9:", "the run expires in 10:"))
         state = screen.activity.record(dialog.request.call.call_id)
         assert state is not None and state.status == "waiting"
+        (marker,) = screen.conversation.query(ToolMarker)  # the conversation says so too
+        await wait_for(pilot, lambda: marker.summary == "get_weather() · waiting for you",
+                       "the marker to wait for the user")
         await pilot.press(*"sunny", "enter", *"12 C")  # Enter is a newline here
         await pilot.press("ctrl+s")
         await turn_done(pilot, screen, 1)

@@ -60,6 +60,20 @@ async def ready(pilot) -> MainScreen:
     return screen
 
 
+async def press_at_once(pilot, *keys: str) -> None:
+    """Press ``keys`` as a terminal delivers several in one read (a held key repeating
+    while the app is busy): all are queued before the first is handled. Named keys only
+    (``alt+down``); ``Pilot.press`` waits for the app to idle after each key instead."""
+    from textual import events
+
+    app = pilot.app
+    for key in keys:
+        event = events.Key(key, None)
+        event.set_sender(app)
+        app._driver.send_message(event)
+    await pilot.pause()
+
+
 async def say(pilot, text: str) -> None:
     """Type ``text`` and press Enter, as a user would."""
     await pilot.press(*text)

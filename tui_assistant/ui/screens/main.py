@@ -6,11 +6,15 @@ and puts the result back into the panes. ``on_run_event`` is the one place a run
 rendered. The screen holds no domain state: the open thread, the assistant, live runs
 and what F9 can retry are the workspace's. What concerns one pane alone is that pane's:
 the thread list's actions are ``ThreadsPane``'s, the conversation's history, the reply
-side of a run and what a message takes along are ``ConversationPane``'s.
+side of a run and what a message takes along are ``ConversationPane``'s, a thread's tool
+history and the function calls that ask the user (and the outputs submitted) are
+``ToolPane``'s. The screen places what those panes post where it belongs: a restored
+call's marker in the conversation, a changed call's marker, images to fetch (the screen's
+``SavedImages``, since both panes show images).
 
-The dialog flows (assistants, files, search, a busy thread, a function call) are
-imported where they are first used, so their modules are not on the path to the first
-frame.
+The dialog flows (assistants, files, search, a busy thread; a function call's, in the
+tool pane) are imported where they are first used, so their modules are not on the path
+to the first frame.
 """
 
 from __future__ import annotations
@@ -22,12 +26,11 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import getters, on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Label
 
 from tui_assistant.engines.base import AssistantInfo
-from tui_assistant.errors import AppError, NotSupportedError
+from tui_assistant.errors import AppError
 from tui_assistant.events import (
     MessageCompleted,
     MessageStarted,
@@ -57,6 +60,7 @@ from tui_assistant.ui.widgets.thread_list import ThreadList
 from tui_assistant.ui.widgets.threads_pane import LIST_HEAD, ThreadsPane
 from tui_assistant.ui.widgets.tool_activity import ToolActivity
 from tui_assistant.ui.widgets.tool_marker import ToolMarker
+from tui_assistant.ui.widgets.tool_pane import ToolPane
 from tui_assistant.workspace import (
     BusyAnswer,
     LiveRun,
@@ -75,7 +79,6 @@ from tui_assistant.workspace import (
 
 if TYPE_CHECKING:
     from tui_assistant.backend import Connection
-    from tui_assistant.tools import CallResult, HumanAnswer, HumanRequest
 
 
 class MainScreen(Screen[None]):
@@ -94,6 +97,7 @@ class MainScreen(Screen[None]):
     activity = getters.query_one(ToolActivity)
     extra_instructions = getters.query_one(ExtraInstructions)
     conversation_pane = getters.query_one(ConversationPane)
+    tool_pane = getters.query_one(ToolPane)
 
     def __init__(self, workspace: Workspace, connector, *, open_thread_id: str | None = None
                  ) -> None:
@@ -105,9 +109,7 @@ class MainScreen(Screen[None]):
         self.connection: Connection | None = None
         self.images = SavedImages(self, workspace.save_image,
                                   lambda: (self.activity, self.conversation))
-        workspace.ask_human = self._ask_human
         workspace.ask_busy = self._ask_busy
-        workspace.on_tool_result = self._tool_result
         workspace.on_recovery = self._recovery_note
 
     # -- the workspace's state, read through ------------------------------------------
@@ -140,9 +142,7 @@ class MainScreen(Screen[None]):
         with Horizontal(id="panes"):
             yield ThreadsPane(self.workspace, id="threads-pane")
             yield ConversationPane(self.workspace, id="conversation-pane")
-            with Vertical(id="activity-pane", classes="pane"):
-                yield Label("Tool activity", classes="pane-title")
-                yield ToolActivity(id="activity")
+            yield ToolPane(self.workspace, id="activity-pane")
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -318,20 +318,22 @@ class MainScreen(Screen[None]):
             self.header.status = "ready"
         self.composer.focus()
 
+    # Moving between threads: the thread pane chooses the thread, the key's action opens
+    # it (a key that arrives meanwhile waits, so presses that come at once move as many
+    # rows) and the focus stays where it is.
+
     async def _open(self, thread: SavedThread | None) -> None:
         if thread is not None:
             await self.open_thread(thread)
 
     async def action_next_thread(self) -> None:
-        open_id = self.current.thread_id if self.current else None
-        await self._open(self.threads.neighbour(open_id, 1))
+        await self._open(self.threads_pane.neighbour(1))
 
     async def action_previous_thread(self) -> None:
-        open_id = self.current.thread_id if self.current else None
-        await self._open(self.threads.neighbour(open_id, -1))
+        await self._open(self.threads_pane.neighbour(-1))
 
     async def action_jump_thread(self, number: int) -> None:
-        await self._open(self.threads.thread_at(number - 1))
+        await self._open(self.threads_pane.numbered(number))
 
     def action_goto_thread(self) -> None:
         goto_thread(self)
@@ -342,27 +344,16 @@ class MainScreen(Screen[None]):
         for message in event.messages:
             if message.images:
                 await self._show_message_images(message.id, message.images)
-        self.load_tool_history(event.thread_id)
+        self.tool_pane.load_history(event.thread_id)
 
-    @work(exclusive=True, group="tool-history", exit_on_error=False,
-          description="Loading tool history")
-    async def load_tool_history(self, thread_id: str) -> None:
-        """The tool pane and markers of a thread opened from history, from its run steps."""
-        try:
-            calls = await self.workspace.tool_history(thread_id)
-        except NotSupportedError:
-            if self.workspace.is_showing(thread_id):
-                self.activity.add("info", "this endpoint keeps no run steps: no tool history")
+    @on(ToolPane.HistoryRestored)
+    async def tool_history_restored(self, event: ToolPane.HistoryRestored) -> None:
+        """The tool pane read a thread's calls back: their markers in the conversation."""
+        if not self.workspace.is_showing(event.thread_id):
             return
-        except AppError:
-            return
-        if not self.workspace.is_showing(thread_id):
-            return
-        self.activity.restore(call.record for call in calls)
-        for call in calls:
-            record = self.activity.record(call.record.call_id) or call.record
-            await self.conversation.place_call(record, call.reply_ids, call.created_at)
-            self._fetch_images(record.images)
+        for call in event.calls:
+            await self.conversation.place_call(call.record, call.reply_ids, call.created_at)
+            self._fetch_images(call.record.images)
 
     # -- thread actions (the thread pane does them; these keys work from anywhere) -------
 
@@ -601,24 +592,11 @@ class MainScreen(Screen[None]):
 
     # -- tools ---------------------------------------------------------------------------
 
-    async def _ask_human(self, thread_id: str, request: HumanRequest) -> HumanAnswer:
-        """A function call needs the user (approval, or an output typed by hand)."""
-        shown = self.workspace.is_showing(thread_id)
-        record = self.activity.record(request.call.call_id) if shown else None
-        from tui_assistant.ui.screens.tool_call import ask_about_call
-
-        return await ask_about_call(self.app, request, record, self._call_changed)
-
-    def _tool_result(self, thread_id: str, result: CallResult) -> None:
-        record = self.activity.took_output(result) if self.workspace.is_showing(
-            thread_id) else None
-        if record is not None:
-            self._fetch_images(result.images)
-            self.conversation.update_calls([record])
-
-    def _call_changed(self, record) -> None:
-        self.activity.changed(record.call_id)
-        self.conversation.update_calls([record])
+    @on(ToolPane.CallsChanged)
+    def tool_calls_changed(self, event: ToolPane.CallsChanged) -> None:
+        """A call waits for the user, or got its output: its marker, its images."""
+        self._fetch_images(event.images)
+        self.conversation.update_calls(event.records)
 
     @on(ToolActivity.Selected)
     def tool_call_selected(self, event: ToolActivity.Selected) -> None:

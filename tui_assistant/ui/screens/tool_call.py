@@ -14,7 +14,8 @@ Both show a countdown to the run's ``expires_at``. Escape cancels the run.
 the modal and awaits an ``asyncio.Future`` that the modal resolves (the toad pattern). If
 the runner withdraws the question (the run expired or was cancelled elsewhere), the
 awaiting task is cancelled and the modal closes itself. ``ask_about_call`` does the same
-with the call shown as waiting for the user meanwhile (the main screen's ``ask_human``).
+with the call shown as waiting for the user meanwhile (the tool pane's ``ask_human``,
+``ui/widgets/tool_pane.py``).
 """
 
 from __future__ import annotations

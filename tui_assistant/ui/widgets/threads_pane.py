@@ -3,10 +3,12 @@
 The pane owns what is done to saved threads: rename, delete, archive, pin, export, adopt
 by id, the filter and showing archived threads, through the workspace it is given. It
 keeps the rule for *which* thread an action means (``target``): the highlighted one
-while the list has focus, otherwise the open one. Its own keys work while the list has
-focus; the screen binds the keys that work from anywhere (F2, ctrl+s, ctrl+l) to the
-same methods. It posts ``ThreadsPane.OpenRequested`` when a thread should be shown (one
-adopted by id) and ``ThreadsPane.Deleted`` when a thread is gone.
+while the list has focus, otherwise the open one, and which thread the screen-wide keys
+that move between threads mean (``neighbour``: alt+down/alt+up, ``numbered``: alt+1 …
+alt+9; the screen opens it at once and leaves the focus where it is). Its own keys work
+while the list has focus; the screen binds the keys that work from anywhere (F2, ctrl+s,
+ctrl+l) to the same methods. It posts ``ThreadsPane.OpenRequested`` when a thread should
+be shown (one adopted by id) and ``ThreadsPane.Deleted`` when a thread is gone.
 
 | Key (list focused) | Action |
 | --- | --- |
@@ -180,6 +182,17 @@ class ThreadsPane(Vertical):
         if self.workspace.current is None:
             self.notify("No thread is open or highlighted.", severity="warning")
         return self.workspace.current
+
+    # -- moving between threads --------------------------------------------------------
+
+    def neighbour(self, step: int) -> SavedThread | None:
+        """The thread ``step`` rows after (1) or before (-1) the open one in the list as
+        shown; from a new thread, the first or the last (alt+down, alt+up)."""
+        return self.thread_list.neighbour(self._open_id(), step)
+
+    def numbered(self, number: int) -> SavedThread | None:
+        """The list's ``number``-th thread as shown, from 1 (alt+1 … alt+9)."""
+        return self.thread_list.thread_at(number - 1)
 
     # -- what is done to a thread ------------------------------------------------------
 
