@@ -301,7 +301,7 @@ async def run_case(history: int, paced: bool, home: Path, engine: str) -> Result
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.screen
             assert isinstance(screen, MainScreen)
-            while not screen.workspace.ready.is_set() or screen.assistant is None:
+            while not screen.workspace.ready.is_set() or screen.workspace.assistant is None:
                 await asyncio.sleep(0.02)
             await app.workers.wait_for_complete()
             await pilot.pause()

@@ -68,7 +68,8 @@ async def shoot(out: Path) -> None:
                               connector=connector)
         async with app.run_test(size=SIZE) as pilot:
             screen = app.screen
-            await wait_for(pilot, lambda: screen.workspace.ready.is_set() and screen.assistant)
+            space = screen.workspace
+            await wait_for(pilot, lambda: space.ready.is_set() and space.assistant)
             await pilot.pause(0.3)
             app.save_screenshot("first-run.svg", str(out))
 
@@ -77,19 +78,19 @@ async def shoot(out: Path) -> None:
                     await pilot.press("ctrl+n")
                 await pilot.press(*question, "enter")
                 await pilot.pause(0.2)
-                await wait_for(pilot, lambda: not screen.live)
+                await wait_for(pilot, lambda: not screen.workspace.live)
             await app.workers.wait_for_complete()
 
             model.token_delay = 0.015
             await pilot.press(*"/long", "enter")
             await wait_for(
                 pilot,
-                lambda: screen.live
+                lambda: screen.workspace.live
                 and len(screen.conversation.message_views[-1].text) > 2500,
             )
             app.save_screenshot("main-streaming.svg", str(out))
             await pilot.press("escape")
-            await wait_for(pilot, lambda: not screen.live)
+            await wait_for(pilot, lambda: not screen.workspace.live)
             await app.workers.wait_for_complete()
             model.token_delay = 0.0
 

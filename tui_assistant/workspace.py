@@ -58,6 +58,7 @@ from tui_assistant.text import preview, short_id
 from tui_assistant.tool_calls import ToolCallRecord
 
 if TYPE_CHECKING:
+    from tui_assistant.backend import Connection
     from tui_assistant.config import Profile, Settings
     from tui_assistant.engines.base import (
         AssistantInfo,
@@ -276,8 +277,11 @@ class Workspace:
         self.ask_busy: AskBusy | None = None
         """Asks what to do about another run on the thread (the UI sets it; without it a
         message that meets one stays unsent)."""
+        self.connection: Connection | None = None
+        """What ``connect`` made: the engine and what it runs on."""
         self.ready = asyncio.Event()
-        """Set once connecting has ended, well or not (then ``connect_error`` says why)."""
+        """Set once connecting has ended, well or not (then ``connect_error`` says why),
+        and an assistant is chosen (the UI sets it: it may ask the user to choose)."""
         self.connect_error: AppError | None = None
         self.on_tool_result: ToolResult | None = None
         """Told each function output submitted (the UI sets it: the tool pane)."""
@@ -323,6 +327,28 @@ class Workspace:
     @property
     def engine(self) -> Engine | None:
         return self._engine
+
+    async def connect(self, connector: Callable[[Profile, Settings], Awaitable[Connection]]
+                      ) -> Connection:
+        """Connect with ``connector`` and talk to its engine from now on; the local tools
+        are loaded too, so their problems are known at once (``registry_problems``).
+        Raises ``AppError``, kept in ``connect_error`` (``ready`` is set then)."""
+        try:
+            connection = await connector(self.profile, self.settings)
+        except AppError as error:
+            self.connect_error = error
+            self.ready.set()
+            raise
+        self.connection = connection
+        self.attach_engine(connection.engine)
+        _ = self.registry
+        return connection
+
+    async def disconnect(self) -> None:
+        """Close the connection (and stop the local server it started, if any)."""
+        if self.connection is not None:
+            connection, self.connection = self.connection, None
+            await connection.close()
 
     def attach_engine(self, engine: Engine) -> None:
         """Talk to ``engine`` from now on (once connected)."""

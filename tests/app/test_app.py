@@ -47,7 +47,8 @@ async def test_offline_first_run_streams_a_reply_and_saves_the_thread(store: Sto
         header = str(screen.header.render())
         assert "built-in local server" in header and "offline demo" in header
         assert "--base-url" in header and "--profile" in header
-        assert screen.assistant is not None and screen.assistant.label == "Demo assistant"
+        assistant = screen.workspace.assistant
+        assert assistant is not None and assistant.label == "Demo assistant"
 
         # The reply is visible while it streams: partial text in a streaming view. It is
         # watched from the moment Enter goes in, because Pilot's key presses wait for the
@@ -91,7 +92,7 @@ async def test_every_thread_key_opens_the_right_thread(store: Store) -> None:
         for replies, text in enumerate(["alpha one", "beta two", "gamma three"], start=1):
             if replies > 1:
                 await pilot.press("ctrl+n")
-                assert screen.current is None
+                assert screen.workspace.current is None
                 assert shown(screen) == []
             await say(pilot, text)
             await turn_done(pilot, screen, replies=1)
@@ -105,13 +106,13 @@ async def test_every_thread_key_opens_the_right_thread(store: Store) -> None:
         async def expect(title: str) -> None:
             await wait_for(
                 pilot,
-                lambda: screen.current is not None
-                and screen.current.title == title
+                lambda: screen.workspace.current is not None
+                and screen.workspace.current.title == title
                 and shown(screen)[:1] == [("user", title)],
                 f"thread {title!r} to open",
             )
             assert screen.threads.highlighted == screen.threads.index_of(
-                screen.current.thread_id
+                screen.workspace.current.thread_id
             )
 
         steps = [
@@ -128,7 +129,7 @@ async def test_every_thread_key_opens_the_right_thread(store: Store) -> None:
             await expect(title)
 
         await pilot.press("ctrl+n")
-        assert screen.current is None
+        assert screen.workspace.current is None
         await pilot.press("alt+down")  # from a new thread, "next" is the newest thread
         await expect("gamma three")
 
@@ -175,7 +176,7 @@ async def test_thread_keys_that_arrive_at_once_each_move_and_the_focus_stays(
         assert app.focused is screen.activity
 
         def open_title() -> str:
-            return screen.current.title if screen.current else ""
+            return screen.workspace.current.title if screen.workspace.current else ""
 
         # From gamma, the newest: two rows down, then two up (one each would be beta).
         await press_at_once(pilot, "alt+down", "alt+down")
@@ -199,7 +200,7 @@ async def test_relaunch_reopens_the_last_thread_with_its_history(store: Store) -
         await say(pilot, "second question")
         await turn_done(pilot, screen, replies=2)
         before = shown(screen)
-        thread_id = screen.current.thread_id
+        thread_id = screen.workspace.current.thread_id
     store.close()
 
     reopened = Store.open(paths.store_path())
@@ -208,7 +209,8 @@ async def test_relaunch_reopens_the_last_thread_with_its_history(store: Store) -
         async with app.run_test(size=SIZE) as pilot:
             screen = main_screen(app)
             # The cached copy is on screen at once, before the endpoint answers.
-            assert screen.current is not None and screen.current.thread_id == thread_id
+            current = screen.workspace.current
+            assert current is not None and current.thread_id == thread_id
             assert shown(screen) == before
             await ready(pilot)
             await app.workers.wait_for_complete()
@@ -297,7 +299,7 @@ async def test_escape_cancels_the_run_and_the_thread_stays_usable(
             "the long reply to start",
         )
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not screen.live, "the run to end")
+        await wait_for(pilot, lambda: not screen.workspace.live, "the run to end")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert screen.header.status == "cancelled"
@@ -307,7 +309,7 @@ async def test_escape_cancels_the_run_and_the_thread_stays_usable(
         assert any("Run cancelled" in text for text in notices(screen))
 
         client = client_for(server)
-        runs = await client.beta.threads.runs.list(screen.current.thread_id)
+        runs = await client.beta.threads.runs.list(screen.workspace.current.thread_id)
         assert [r.status for r in runs.data] == ["cancelled"]
         await client.close()
 
@@ -406,7 +408,7 @@ async def test_failed_run_is_explained_and_the_thread_is_kept(
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         await say(pilot, "do something")
-        await wait_for(pilot, lambda: not screen.live and notices(screen), "the failure")
+        await wait_for(pilot, lambda: not screen.workspace.live and notices(screen), "the failure")
         await app.workers.wait_for_complete()
         assert screen.header.status == "failed"
         text = " ".join(notices(screen))
@@ -453,7 +455,8 @@ async def test_expired_run_is_explained(store: Store, monkeypatch: pytest.Monkey
         async with app.run_test(size=SIZE) as pilot:
             screen = await ready(pilot)
             await say(pilot, "take your time")
-            await wait_for(pilot, lambda: not screen.live and notices(screen), "the expiry")
+            await wait_for(pilot, lambda: not screen.workspace.live and notices(screen),
+                           "the expiry")
             await app.workers.wait_for_complete()
             assert screen.header.status == "expired"
             assert any("expired" in text for text in notices(screen))
@@ -509,21 +512,22 @@ async def test_picker_opens_when_the_endpoint_has_several_assistants(
         # Newest first: Travel planner, Code reviewer, Demo assistant.
         await pilot.press("down", "enter")
         screen = await ready(pilot)
-        assert screen.assistant is not None and screen.assistant.label == "Code reviewer"
+        assistant = screen.workspace.assistant
+        assert assistant is not None and assistant.label == "Code reviewer"
         assert "Code reviewer" in str(screen.header.render())
 
         await pilot.press("f4")
         await wait_for(pilot, lambda: isinstance(app.screen, AssistantPicker), "the picker")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen, "the picker to close")
-        assert screen.assistant.label == "Code reviewer"
+        assert screen.workspace.assistant.label == "Code reviewer"
 
         await pilot.press("f4")
         await wait_for(pilot, lambda: isinstance(app.screen, AssistantPicker), "the picker")
         await pilot.press("up", "enter")  # the current one is highlighted; up is the newest
         await wait_for(pilot, lambda: app.screen is screen, "the picker to close")
-        assert screen.assistant.label == "Travel planner"
-        assert store.get_state("assistant:local") == screen.assistant.id
+        assert screen.workspace.assistant.label == "Travel planner"
+        assert store.get_state("assistant:local") == screen.workspace.assistant.id
 
 
 async def test_form_creates_an_assistant_when_the_endpoint_has_none(
@@ -541,8 +545,9 @@ async def test_form_creates_an_assistant_when_the_endpoint_has_none(
         assert "model" in str(app.screen.query_one("#error").render()).lower()
         await pilot.press(*"demo-model", "ctrl+s")
         screen = await ready(pilot)
-        assert screen.assistant is not None
-        assert (screen.assistant.label, screen.assistant.model) == ("Helper", "demo-model")
+        assert screen.workspace.assistant is not None
+        assistant = screen.workspace.assistant
+        assert (assistant.label, assistant.model) == ("Helper", "demo-model")
         client = client_for(server)
         names = [a.name for a in (await client.beta.assistants.list()).data]
         await client.close()

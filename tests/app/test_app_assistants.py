@@ -46,8 +46,8 @@ async def test_create_edit_use_and_delete_an_assistant(store: Store, start_serve
         screen = await ready(pilot)
         await say(pilot, "hello")
         await turn_done(pilot, screen, replies=1)
-        thread_id = screen.current.thread_id
-        demo_id = screen.assistant.id
+        thread_id = screen.workspace.current.thread_id
+        demo_id = screen.workspace.assistant.id
 
         await pilot.press("f5")
         await wait_for(pilot, lambda: isinstance(app.screen, AssistantsScreen)
@@ -97,8 +97,8 @@ async def test_create_edit_use_and_delete_an_assistant(store: Store, start_serve
 
         # enter: use it for this thread.
         await pilot.press("enter")
-        await wait_for(pilot, lambda: screen.assistant is not None
-                       and screen.assistant.id == created.id, "the switch")
+        await wait_for(pilot, lambda: screen.workspace.assistant is not None
+                       and screen.workspace.assistant.id == created.id, "the switch")
         assert "Calculator" in str(screen.header.render())
         assert store.get_thread("local", thread_id).assistant_id == created.id
         await wait_for(pilot, lambda: "Calculator" in screen.threads.assistant_names.values(),
@@ -109,12 +109,12 @@ async def test_create_edit_use_and_delete_an_assistant(store: Store, start_serve
 
         # Opening another thread switches to its assistant; coming back switches back.
         await pilot.press("ctrl+n")
-        screen.set_assistant(screen.known_assistants[demo_id])
+        screen.set_assistant(screen.workspace.known_assistants[demo_id])
         await say(pilot, "demo again")
         await turn_done(pilot, screen, replies=1)
         await pilot.press("alt+2")  # the older thread (the one with Calculator)
-        await wait_for(pilot, lambda: screen.current.thread_id == thread_id
-                       and screen.assistant.id == created.id, "its assistant")
+        await wait_for(pilot, lambda: screen.workspace.current.thread_id == thread_id
+                       and screen.workspace.assistant.id == created.id, "its assistant")
 
         # delete: asks, then deletes on the endpoint; the thread falls back to another one.
         await pilot.press("f5")
@@ -130,8 +130,8 @@ async def test_create_edit_use_and_delete_an_assistant(store: Store, start_serve
         assert created.id not in {a.id for a in (await client.beta.assistants.list()).data}
         await client.close()
         await pilot.press("escape")
-        await wait_for(pilot, lambda: screen.assistant is not None
-                       and screen.assistant.label == "Demo assistant", "the fallback")
+        await wait_for(pilot, lambda: screen.workspace.assistant is not None
+                       and screen.workspace.assistant.label == "Demo assistant", "the fallback")
 
 
 async def test_f4_switches_the_assistant_of_the_current_thread(
@@ -159,13 +159,13 @@ async def test_f4_switches_the_assistant_of_the_current_thread(
         screen = await ready(pilot)
         await say(pilot, "hi")
         await turn_done(pilot, screen, replies=1)
-        first = screen.assistant.id
-        assert screen.assistant.label == "Demo assistant"
+        first = screen.workspace.assistant.id
+        assert screen.workspace.assistant.label == "Demo assistant"
         await pilot.press("f4")
         await pick(other.id)
-        await wait_for(pilot, lambda: screen.assistant.id == other.id, "the switch")
+        await wait_for(pilot, lambda: screen.workspace.assistant.id == other.id, "the switch")
         await wait_for(pilot, lambda: store.get_thread(
-            "local", screen.current.thread_id).assistant_id == other.id, "the record")
+            "local", screen.workspace.current.thread_id).assistant_id == other.id, "the record")
         assert first != other.id
 
 
@@ -174,7 +174,7 @@ async def test_extra_instructions_go_with_the_next_run_only(store: Store, start_
     app = make_app(store, server=server)
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
-        base = screen.assistant.instructions
+        base = screen.workspace.assistant.instructions
         await pilot.press("ctrl+r")
         extra = screen.extra_instructions
         assert extra.is_open and app.focused is extra

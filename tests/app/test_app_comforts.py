@@ -95,7 +95,7 @@ async def test_token_usage_per_run_and_per_thread_in_the_header(store: Store) ->
         assert screen.header.usage == ""
         await say(pilot, "count my tokens")
         await turn_done(pilot, screen, replies=1)
-        [first] = store.list_runs("local", screen.current.thread_id)
+        [first] = store.list_runs("local", screen.workspace.current.thread_id)
         assert first.total_tokens > 0
         assert screen.header.usage == (
             f"{first.total_tokens:,} tokens (thread {first.total_tokens:,})"
@@ -103,11 +103,11 @@ async def test_token_usage_per_run_and_per_thread_in_the_header(store: Store) ->
         assert screen.header.usage in str(screen.header.render())
         await say(pilot, "and again please")
         await turn_done(pilot, screen, replies=2)
-        runs = store.list_runs("local", screen.current.thread_id)
+        runs = store.list_runs("local", screen.workspace.current.thread_id)
         total = sum(r.total_tokens for r in runs)
         assert len(runs) == 2
         assert screen.header.usage == f"{runs[1].total_tokens:,} tokens (thread {total:,})"
-        thread = screen.current
+        thread = screen.workspace.current
         await pilot.press("ctrl+n")
         assert screen.header.usage == ""
     store.close()
@@ -117,8 +117,8 @@ async def test_token_usage_per_run_and_per_thread_in_the_header(store: Store) ->
         async with make_app(reopened).run_test(size=SIZE) as pilot:
             screen = await ready(pilot)
             await pilot.press("alt+1")
-            await wait_for(pilot, lambda: screen.current is not None
-                           and screen.current.thread_id == thread.thread_id, "the thread")
+            await wait_for(pilot, lambda: screen.workspace.current is not None
+                           and screen.workspace.current.thread_id == thread.thread_id, "the thread")
             assert screen.header.usage == f"thread {total:,} tokens"
     finally:
         reopened.close()

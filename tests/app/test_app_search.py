@@ -33,7 +33,7 @@ async def test_search_finds_a_message_in_a_thread_that_is_not_open(store: Store)
         await say(pilot, "bake sourdough bread")
         await turn_done(pilot, screen, replies=1)
         osprey_thread = next(t for t in store.list_threads("local") if "ospreys" in t.title)
-        assert screen.current.thread_id != osprey_thread.thread_id
+        assert screen.workspace.current.thread_id != osprey_thread.thread_id
 
         await pilot.press("ctrl+f")
         await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen), "the search")
@@ -48,8 +48,9 @@ async def test_search_finds_a_message_in_a_thread_that_is_not_open(store: Store)
         assert "where do ospreys nest" in rendered and "ospreys" in rendered
 
         await pilot.press("down", "enter")  # choose the highlighted hit from the list
-        await wait_for(pilot, lambda: screen.current is not None
-                       and screen.current.thread_id == osprey_thread.thread_id, "the thread")
+        await wait_for(pilot, lambda: screen.workspace.current is not None
+                       and screen.workspace.current.thread_id == osprey_thread.thread_id,
+                       "the thread")
         conversation = screen.conversation
         assert isinstance(conversation, ReadingConversation)
         await wait_for(pilot, lambda: conversation.selected is not None
@@ -91,7 +92,7 @@ async def test_a_hit_in_an_older_page_loads_history_until_it_is_shown(
     app = make_app(store, server=server)
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
-        assert screen.current is None
+        assert screen.workspace.current is None
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"search messages")

@@ -66,7 +66,7 @@ async def test_rows_show_title_assistant_time_and_preview(store: Store) -> None:
         # The preview is the last message: the demo reply's first words (Markdown removed);
         # with one assistant for every thread its name is not repeated on each row.
         assert second.startswith("On “tell")
-        kestrels = screen.current.thread_id
+        kestrels = screen.workspace.current.thread_id
         store.add_thread("local", "thread_other", "asst_other", "Other")
         screen.threads_pane.reload()
 
@@ -96,13 +96,13 @@ async def test_filter_narrows_the_list_as_you_type_and_opens_a_match(store: Stor
         await pilot.press("down")
         assert app.focused is screen.threads and screen.threads.highlighted == 0
         await pilot.press("enter")
-        await wait_for(pilot, lambda: screen.current is not None
-                       and screen.current.thread_id == "thread_0", "the match to open")
+        await wait_for(pilot, lambda: screen.workspace.current is not None
+                       and screen.workspace.current.thread_id == "thread_0", "the match to open")
         await pilot.press("ctrl+l", "escape")  # escape clears the filter
         assert len(screen.threads.threads) == 4
         # A click opens the row under the pointer (row 2: the third thread, two lines each).
         await pilot.click(screen.threads, offset=(3, 2 * ROW_HEIGHT + 1))
-        await wait_for(pilot, lambda: screen.current.thread_id == "thread_1", "the click")
+        await wait_for(pilot, lambda: screen.workspace.current.thread_id == "thread_1", "the click")
 
 
 async def test_rename_with_f2_and_from_the_palette(store: Store) -> None:
@@ -117,7 +117,7 @@ async def test_rename_with_f2_and_from_the_palette(store: Store) -> None:
         await answer(pilot, TextPrompt, "ctrl+a", "ctrl+k", *"Birds of prey", "enter")
         await wait_for(pilot, lambda: titles(screen) == ["Birds of prey"], "the new title")
         assert store.list_threads("local")[0].title == "Birds of prey"
-        assert screen.current.title == "Birds of prey"
+        assert screen.workspace.current.title == "Birds of prey"
 
         await pilot.press("ctrl+p")
         await pilot.pause()
@@ -177,7 +177,7 @@ async def test_delete_asks_first_and_the_thread_stays_gone_after_a_restart(
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         await make_threads(pilot, screen, ["keep me", "delete me"])
-        doomed = screen.current.thread_id
+        doomed = screen.workspace.current.thread_id
 
         await pilot.press("f2")  # (a rename dialog, closed: just to show focus returns)
         await answer(pilot, TextPrompt, "escape")
@@ -192,7 +192,7 @@ async def test_delete_asks_first_and_the_thread_stays_gone_after_a_restart(
         await pilot.press("delete")
         await answer(pilot, ConfirmDialog, "tab", "enter")  # Cancel has the focus
         await wait_for(pilot, lambda: titles(screen) == ["keep me"], "the delete")
-        assert screen.current is None and shown(screen) == []  # it was open
+        assert screen.workspace.current is None and shown(screen) == []  # it was open
         client = client_for(server)
         from openai import NotFoundError
 
@@ -221,7 +221,7 @@ async def test_a_thread_already_gone_remotely_is_still_removed_here(
         await say(pilot, "soon gone")
         await turn_done(pilot, screen, replies=1)
         client = client_for(server)
-        await client.beta.threads.delete(screen.current.thread_id)
+        await client.beta.threads.delete(screen.workspace.current.thread_id)
         await client.close()
         await pilot.press("ctrl+p")
         await pilot.pause()
@@ -286,8 +286,8 @@ async def test_open_a_thread_created_elsewhere_from_the_palette(
         await pilot.pause()
         assert isinstance(app.screen, TextPrompt)  # refused, still asking
         await pilot.press("ctrl+a", "ctrl+k", *thread_id, "enter")
-        await wait_for(pilot, lambda: screen.current is not None
-                       and screen.current.thread_id == thread_id
+        await wait_for(pilot, lambda: screen.workspace.current is not None
+                       and screen.workspace.current.thread_id == thread_id
                        and len(shown(screen)) == 2, "the adopted thread and its history")
         assert shown(screen)[0] == ("user", "Summarise the quarterly report")
         saved = store.get_thread("local", thread_id)
@@ -316,8 +316,8 @@ async def test_the_app_opens_the_thread_the_command_line_names(
     app.open_thread_id = thread_id  # what `tui-assistant open THREAD_ID` passes
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
-        await wait_for(pilot, lambda: screen.current is not None
-                       and screen.current.thread_id == thread_id
+        await wait_for(pilot, lambda: screen.workspace.current is not None
+                       and screen.workspace.current.thread_id == thread_id
                        and len(shown(screen)) == 2, "the thread from the command line")
         await say(pilot, "and the risks?")
         await turn_done(pilot, screen, replies=2)

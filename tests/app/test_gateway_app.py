@@ -47,13 +47,13 @@ async def test_the_app_with_a_model_url_talks_to_the_real_model(
         host = upstream.url.split("/")[2]
         assert f"built-in server → {host} · m1" in header
         assert "Offline demo" not in header
-        assert screen.assistant is not None and screen.assistant.model == "m1"
+        assert screen.workspace.assistant is not None and screen.workspace.assistant.model == "m1"
         await pilot.press(*"hi there")
         await pilot.press("enter")
         await _wait(
             pilot,
             lambda: (
-                not screen.live
+                not screen.workspace.live
                 and any(v.role == "assistant" for v in screen.conversation.message_views)
             ),
             "the reply",
@@ -109,7 +109,7 @@ async def test_the_activity_pane_says_how_many_messages_were_left_out(
             await _wait(
                 pilot,
                 lambda n=number: (
-                    not screen.live
+                    not screen.workspace.live
                     and sum(v.role == "assistant" for v in screen.conversation.message_views) == n
                 ),
                 f"reply {number}",

@@ -105,13 +105,13 @@ async def test_hostile_text_from_model_tools_and_server_is_shown_as_plain_text(
     app = make_app(store, server=server)
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
-        assert screen.assistant is not None and MARKUP in screen.assistant.name
+        assert screen.workspace.assistant is not None and MARKUP in screen.workspace.assistant.name
 
         async def send(text: str) -> None:
             app.post_message(events.Paste(text))
             await wait_for(pilot, lambda: screen.composer.text == text, "the pasted text")
             await pilot.press("enter")
-            await wait_for(pilot, lambda: not screen.live, "the turn", timeout=30)
+            await wait_for(pilot, lambda: not screen.workspace.live, "the turn", timeout=30)
             await app.workers.wait_for_complete()
             await pilot.pause()
 
@@ -195,13 +195,13 @@ async def test_the_api_key_never_leaves_memory(
             app.post_message(events.Paste(text))
             await wait_for(pilot, lambda: screen.composer.text == text, "the pasted text")
             await pilot.press("enter")
-            await wait_for(pilot, lambda: not screen.live, "the turn", timeout=30)
+            await wait_for(pilot, lambda: not screen.workspace.live, "the turn", timeout=30)
             await app.workers.wait_for_complete()
             await pilot.pause()
 
         await send("hello with a key")
         assert any(v.role == "assistant" for v in screen.conversation.message_views)
-        thread_id = screen.current.thread_id
+        thread_id = screen.workspace.current.thread_id
         # Errors: a refused run (500), a refused key (401), a failed run.
         server.faults.fail_requests(500, path_pattern=r"/runs$", method="POST")
         await send("this one fails")

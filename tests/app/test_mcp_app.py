@@ -154,12 +154,12 @@ async def test_a_reopened_thread_shows_the_server_on_earlier_calls(store, start_
                        "the MCP server to start")
         await paste_and_send(pilot, '/call demo__echo {"text": "again"}')
         await turn_done(pilot, screen, 1)
-        thread_id = screen.current.thread_id
+        thread_id = screen.workspace.current.thread_id
         await pilot.press("ctrl+n")
-        await wait_for(pilot, lambda: screen.current is None, "a new thread")
+        await wait_for(pilot, lambda: screen.workspace.current is None, "a new thread")
         await pilot.press("alt+1")
-        await wait_for(pilot, lambda: screen.current is not None
-                       and screen.current.thread_id == thread_id, "the thread to reopen")
+        await wait_for(pilot, lambda: screen.workspace.current is not None
+                       and screen.workspace.current.thread_id == thread_id, "the thread to reopen")
         await wait_for(pilot, lambda: len(screen.activity.calls) == 1, "the restored call")
         (entry,) = screen.activity.calls.values()
         assert entry.state.title == "demo__echo() · MCP demo"

@@ -102,7 +102,7 @@ def answers(screen) -> list[Any]:
 
 
 async def settled(pilot, screen) -> None:
-    await wait_for(pilot, lambda: not screen.live, "the turn to end", timeout=30)
+    await wait_for(pilot, lambda: not screen.workspace.live, "the turn to end", timeout=30)
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
@@ -132,7 +132,7 @@ async def test_fault_matrix(case: Case, store: Store, start_server) -> None:
             assert "F9" in user.note
             assert screen.composer.text == CALL  # what was typed is kept
             assert answers(screen) == []
-            assert await run_statuses(server, screen.current.thread_id) == ()
+            assert await run_statuses(server, screen.workspace.current.thread_id) == ()
             await pilot.press("f9")
             await wait_for(pilot, lambda: answers(screen), "the reply after resending")
             await settled(pilot, screen)
@@ -154,7 +154,7 @@ async def test_fault_matrix(case: Case, store: Store, start_server) -> None:
         assert not any(v.has_class("-failed") for v in views(screen, "user"))
         assert not any(v.has_class("-streaming") for v in screen.conversation.message_views)
         # The runs: none duplicated.
-        thread_id = screen.current.thread_id
+        thread_id = screen.workspace.current.thread_id
         assert await run_statuses(server, thread_id) == case.runs
         # The thread list: one thread, saved, shown, open.
         saved = store.list_threads("local")
@@ -188,7 +188,7 @@ async def open_thread_with_a_reply(pilot, screen) -> str:
     await paste_and_send(pilot, "hello there")
     await wait_for(pilot, lambda: views(screen, "assistant"), "the first reply")
     await settled(pilot, screen)
-    return screen.current.thread_id
+    return screen.workspace.current.thread_id
 
 
 @pytest.mark.parametrize("choice", ["c", "f", "escape"])
@@ -200,7 +200,7 @@ async def test_a_run_started_elsewhere_can_be_cancelled_followed_or_left(
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         thread_id = await open_thread_with_a_reply(pilot, screen)
-        other = await start_elsewhere(server, thread_id, screen.assistant.id)
+        other = await start_elsewhere(server, thread_id, screen.workspace.assistant.id)
 
         await paste_and_send(pilot, CALL)
         await wait_for(pilot, lambda: isinstance(app.screen, ActiveRunDialog), "the question")
@@ -277,7 +277,7 @@ async def test_f9_does_nothing_when_there_is_nothing_to_retry(store: Store, star
         await pilot.press("f9")
         await pilot.pause()
         assert len(views(screen, "assistant")) == 1
-        assert await run_statuses(server, screen.current.thread_id) == ("completed",)
+        assert await run_statuses(server, screen.workspace.current.thread_id) == ("completed",)
 
 
 @pytest.mark.parametrize("wait", [1.3, 0.0], ids=["typed-then-idle", "quit-at-once"])

@@ -64,7 +64,8 @@ async def test_auto_picks_responses_and_a_reply_streams_into_a_saved_conversatio
         screen = await ready(pilot)
         assert "Responses API" in str(screen.header.render())
         assert any("(responses API)" in line for line in screen.activity.entries)
-        assert (screen.assistant.name, screen.assistant.model) == ("Tester", "gpt-test-mini")
+        assistant = screen.workspace.assistant
+        assert (assistant.name, assistant.model) == ("Tester", "gpt-test-mini")
         await say(pilot, "hi there")
         await turn_done(pilot, screen, replies=1)
         assert shown(screen) == [("user", "hi there"), ("assistant", "Hello from Responses.")]
@@ -73,7 +74,7 @@ async def test_auto_picks_responses_and_a_reply_streams_into_a_saved_conversatio
         (entry,) = screen.activity.calls.values()
         assert entry.state.kind == "reasoning" and entry.collapsed
         assert "4 cached, 2 reasoning" in str(screen.header.render())
-        thread = screen.current
+        thread = screen.workspace.current
         assert thread is not None and thread.thread_id.startswith("conv_")
         assert store.get_thread(screen.workspace.endpoint, thread.thread_id) is not None
         body = rserver.requests_to("POST", "/responses")[-1][3]
@@ -130,7 +131,7 @@ async def test_escape_cancels_and_a_failed_response_is_retried_with_f9(
         await wait_for(pilot, lambda: any(v.text == "Half " for v in
                                           screen.conversation.message_views), "half a reply")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not screen.live, "the cancel")
+        await wait_for(pilot, lambda: not screen.workspace.live, "the cancel")
         await pilot.app.workers.wait_for_complete()
         assert any("cancelled" in n.lower() for n in notices(screen))
         await say(pilot, "again")

@@ -43,7 +43,7 @@ async def test_dialog_texts_wrap_at_80_columns_and_enter_cancels_a_delete(store:
         screen = await ready(pilot)
         await say(pilot, "hello there")
         await turn_done(pilot, screen, replies=1)
-        thread_id = screen.current.thread_id
+        thread_id = screen.workspace.current.thread_id
 
         screen.threads.focus()
         dialog = await opened(pilot, ConfirmDialog, "delete")

@@ -34,7 +34,7 @@ async def test_keys_typed_ahead_of_a_dialog_reach_it(store: Store) -> None:
         await turn_done(pilot, screen, replies=1)
         # F2, a new name and Enter, typed before the rename dialog is on screen.
         type_at_once(app, "f2", "ctrl+u", "x", "y", "enter")
-        await wait_for(pilot, lambda: screen.current.title == "xy", "the rename")
+        await wait_for(pilot, lambda: screen.workspace.current.title == "xy", "the rename")
         await wait_for(pilot, lambda: app.screen is screen, "the dialog to close")
         assert [v.text for v in screen.conversation.message_views if v.role == "user"] == [
             "hello"
@@ -48,7 +48,7 @@ async def test_a_key_typed_after_delete_reaches_the_confirmation(store: Store) -
         screen = await ready(pilot)
         await say(pilot, "keep me")
         await turn_done(pilot, screen, replies=1)
-        thread = screen.current
+        thread = screen.workspace.current
         screen.threads.focus()
         await pilot.pause()
         # Delete, then Escape before the confirmation is on screen: Escape answers it.

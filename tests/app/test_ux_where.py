@@ -20,7 +20,7 @@ async def test_the_open_thread_is_marked_named_and_its_pane_resizes(store: Store
         screen = await ready(pilot)
         await say(pilot, "tell me about kestrels")
         await turn_done(pilot, screen, replies=1)
-        thread = screen.current
+        thread = screen.workspace.current
         assert thread is not None
         assert screen.threads.open_id == thread.thread_id
         assert screen.threads.render_line(0).text.startswith("▌")
@@ -71,18 +71,19 @@ async def test_page_keys_scroll_while_typing_and_f9_writes_a_cancelled_reply_aga
         await wait_for(pilot, lambda: not conversation.query_children(BelowHint),
                        "the note to go at the bottom")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not screen.live, "the cancel")
+        await wait_for(pilot, lambda: not screen.workspace.live, "the cancel")
         await app.workers.wait_for_complete()
         assert len(conversation.message_views[-1].text) < len(long_reply)
         assert screen.workspace.can_retry()
 
         model.token_delay = 0.0  # the reply written again need not be watched
         await pilot.press("f9")
-        await wait_for(pilot, lambda: not screen.live and conversation.message_views[-1].text
-                       == long_reply, "the reply written again")
+        await wait_for(pilot, lambda: not screen.workspace.live
+                       and conversation.message_views[-1].text == long_reply,
+                       "the reply written again")
         await turn_done(pilot, screen, replies=2)
         client = client_for(server)
-        runs = await client.beta.threads.runs.list(screen.current.thread_id)
+        runs = await client.beta.threads.runs.list(screen.workspace.current.thread_id)
         await client.close()
         assert [r.status for r in runs.data] == ["completed", "cancelled"]
 
@@ -100,7 +101,7 @@ async def test_no_new_text_note_while_the_reply_still_fits_the_view(
         await say(pilot, "a short question")
         await wait_for(pilot, lambda: conversation._streaming, "the reply to stream")
         seen = 0
-        while screen.live:
+        while screen.workspace.live:
             seen += 1
             assert not conversation.query_children(BelowHint), conversation.scroll_y
             await asyncio.sleep(0.05)
@@ -116,7 +117,7 @@ async def test_single_letter_keys_act_only_where_the_focus_shows(store: Store) -
         screen = await ready(pilot)
         await say(pilot, "kestrels hover")
         await turn_done(pilot, screen, replies=1)
-        thread = screen.current
+        thread = screen.workspace.current
         pane = screen.threads_pane
         calm = pane.styles.border_top[1]
 

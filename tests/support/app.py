@@ -84,7 +84,7 @@ async def turn_done(pilot, screen: MainScreen, replies: int) -> None:
     """Wait until ``replies`` assistant messages are shown and nothing is running."""
     await wait_for(
         pilot,
-        lambda: not screen.live
+        lambda: not screen.workspace.live
         and sum(v.role == "assistant" for v in screen.conversation.message_views) >= replies,
         f"{replies} replies",
     )

@@ -78,7 +78,7 @@ from tui_assistant.workspace import (
 )
 
 if TYPE_CHECKING:
-    from tui_assistant.backend import Connection
+    pass
 
 
 class MainScreen(Screen[None]):
@@ -106,29 +106,10 @@ class MainScreen(Screen[None]):
         self.connector = connector
         self.open_thread_id = open_thread_id
         """A thread to adopt and open once connected (``tui-assistant open ID``)."""
-        self.connection: Connection | None = None
         self.images = SavedImages(self, workspace.save_image,
                                   lambda: (self.activity, self.conversation))
         workspace.ask_busy = self._ask_busy
         workspace.on_recovery = self._recovery_note
-
-    # -- the workspace's state, read through ------------------------------------------
-
-    @property
-    def current(self) -> SavedThread | None:
-        return self.workspace.current
-
-    @property
-    def assistant(self) -> AssistantInfo | None:
-        return self.workspace.assistant
-
-    @property
-    def live(self) -> dict[str, LiveRun]:
-        return self.workspace.live
-
-    @property
-    def known_assistants(self) -> dict[str, AssistantInfo]:
-        return self.workspace.known_assistants
 
     def key(self, binding_id: str) -> str:
         return key_label(self.app, binding_id)
@@ -151,10 +132,9 @@ class MainScreen(Screen[None]):
         self.threads_pane.show(saved)
         if len(saved) >= LIST_HEAD:  # the first screenful now, every thread right after
             self.call_after_refresh(self.threads_pane.load_all)
-        self.header.thread = self.current.title if self.current else ""
+        self.header.show_thread(self.workspace)
         self.header.show_profile(self.workspace.profile)
         await self.conversation_pane.show_restored(cached)
-        self.header.usage = self.workspace.usage_label()
         if self.conversation_pane.restore_draft():
             self.activity.add("info", "restored the unsent text of the last session")
         notice = await self.conversation_pane.show_store_notice()
@@ -164,38 +144,30 @@ class MainScreen(Screen[None]):
         self.connect_endpoint()
 
     async def on_unmount(self) -> None:
-        if self.connection is not None:
-            connection, self.connection = self.connection, None
-            await connection.close()
+        await self.workspace.disconnect()
 
     @work(exclusive=True, group="connect", exit_on_error=False, description="Connecting")
     async def connect_endpoint(self) -> None:
         self.header.status = "connecting"
         self.activity.add("info", f"connecting to {self.header.endpoint}…")
         try:
-            self.connection = await self.connector(self.workspace.profile,
-                                                   self.workspace.settings)
+            connection = await self.workspace.connect(self.connector)
         except AppError as error:
-            self.workspace.connect_error = error
             self.header.status = "offline"
             self.activity.add("error", f"{error.title}: {error.message}")
             await self.conversation.add_notice(f"{error.title}: {error.message}", "error")
-            self.workspace.ready.set()
             return
-        self.workspace.attach_engine(self.connection.engine)
-        self.header.show_connection(self.connection)
-        kind = getattr(self.connection, "kind", "assistants")
-        self.activity.add("ok", f"connected to {self.connection.label} ({kind} API)")
-        code = getattr(self.connection, "code_interpreter", "")
-        if code:
-            self.activity.add("info", code)
-        for problem in self.workspace.registry_problems or self._registry_problems():
+        self.header.show_connection(connection)
+        self.activity.add("ok", f"connected to {connection.label} ({connection.kind} API)")
+        if connection.code_interpreter:
+            self.activity.add("info", connection.code_interpreter)
+        for problem in self.workspace.registry_problems:
             self.notify(problem, title="A tool plugin could not be loaded", severity="warning")
         await self.choose_assistant(initial=True)
         # The thread shown while connecting gets its history from the endpoint. Taken
         # before ``ready`` is set: a message sent the moment the endpoint is ready may
         # create a new thread, whose reply must not race a history reload.
-        shown_while_connecting = self.current
+        shown_while_connecting = self.workspace.current
         self.header.status = "ready"
         self.workspace.ready.set()
         if shown_while_connecting is not None:
@@ -203,10 +175,6 @@ class MainScreen(Screen[None]):
         if self.open_thread_id:
             thread_id, self.open_thread_id = self.open_thread_id, None
             await self.threads_pane.adopt(thread_id)
-
-    def _registry_problems(self) -> list[str]:
-        _ = self.workspace.registry  # built now, so plugin problems are shown at once
-        return self.workspace.registry_problems
 
     # -- assistants -----------------------------------------------------------------------
 
@@ -224,9 +192,8 @@ class MainScreen(Screen[None]):
 
     def set_assistant(self, assistant: AssistantInfo) -> None:
         self.workspace.use_assistant(assistant)
-        self.header.assistant = assistant.label
+        self.header.show_thread(self.workspace)
         self.conversation.assistant_name = assistant.label
-        self.header.model = assistant.model
         self.activity.add("info", f"assistant: {assistant.label} ({assistant.model})")
 
     def _use_thread_assistant(self) -> None:
@@ -263,13 +230,13 @@ class MainScreen(Screen[None]):
             self.set_assistant(managed.use)
         if managed.chosen:
             self._use_thread_assistant()
-            if self.current is not None:
+            if self.workspace.current is not None:
                 self.notify(f"This thread now talks to {one_line(managed.chosen, 40)}.")
         elif managed.deleted:  # the assistant in use was deleted: choose another
             await self.choose_assistant(initial=True)
 
     def _not_connected(self) -> bool:
-        if self.connection is None:
+        if self.workspace.connection is None:
             self.notify("Not connected to an endpoint yet.", severity="warning")
             return True
         return False
@@ -287,36 +254,36 @@ class MainScreen(Screen[None]):
     # -- opening threads -----------------------------------------------------------------
 
     async def open_thread(self, thread: SavedThread) -> None:
-        if self.current is not None and self.current.thread_id == thread.thread_id:
+        if self.workspace.is_showing(thread.thread_id):
             return
         cached = self.workspace.open(thread)
-        self.activity.clear()
-        self.activity.add("info", f"thread: {thread.title}")
-        self.threads.mark_open(thread.thread_id)
-        self.header.thread = thread.title
-        await self.conversation_pane.show_messages(thread, from_cache(cached), False)
-        follow = self.workspace.thread_assistant(thread)
-        if follow is not None:
-            self.set_assistant(follow)
-        self.header.usage = self.workspace.usage_label()
-        live = self.live.get(thread.thread_id)
-        if live is not None:
-            self.header.status = live.status
-        elif self.workspace.ready.is_set() and self.connection:
-            self.header.status = "ready"
-        if self.connection is not None:
+        await self._show_thread(thread, from_cache(cached))
+        if self.workspace.connection is not None:
             self.conversation_pane.load_history(thread)
 
     async def action_new_thread(self) -> None:
         self.workspace.new_thread()
-        self.activity.clear()
-        self.threads.mark_open(None)
-        self.header.thread = ""
-        await self.conversation_pane.show_new_thread()
-        self.header.usage = self.workspace.usage_label()
-        if self.workspace.ready.is_set() and self.connection:
-            self.header.status = "ready"
+        await self._show_thread(None)
         self.composer.focus()
+
+    async def _show_thread(self, thread: SavedThread | None, messages=()) -> None:
+        """The panes and the header show the thread just opened (``None``: a new one)."""
+        self.activity.clear()
+        self.threads.mark_open(thread.thread_id if thread else None)
+        if thread is None:
+            await self.conversation_pane.show_new_thread()
+        else:
+            self.activity.add("info", f"thread: {thread.title}")
+            await self.conversation_pane.show_messages(thread, list(messages), False)
+            follow = self.workspace.thread_assistant(thread)
+            if follow is not None:
+                self.set_assistant(follow)
+        self.header.show_thread(self.workspace)
+        live = self.workspace.live.get(thread.thread_id) if thread else None
+        if live is not None:
+            self.header.status = live.status
+        elif self.workspace.ready.is_set() and self.workspace.connection:
+            self.header.status = "ready"
 
     # Moving between threads: the thread pane chooses the thread, the key's action opens
     # it (a key that arrives meanwhile waits, so presses that come at once move as many
@@ -370,7 +337,7 @@ class MainScreen(Screen[None]):
 
     @on(ThreadsPane.Changed)
     def threads_changed(self, event: ThreadsPane.Changed) -> None:
-        self.header.thread = self.current.title if self.current else ""
+        self.header.show_thread(self.workspace)
 
     def action_resize_threads(self, step: int) -> None:
         """Make the thread pane wider or narrower (kept for the next start)."""
@@ -444,7 +411,7 @@ class MainScreen(Screen[None]):
                     case ThreadCreated(thread=thread):
                         self.threads_pane.reload()
                         self.threads.mark_open(thread.thread_id)
-                        self.header.thread = thread.title
+                        self.header.show_thread(self.workspace)
                         self.activity.add("info", f"thread {short_id(thread.thread_id)} saved")
                     case SentAgain() if outgoing is not None:
                         await self.conversation_pane.send_again(outgoing)
@@ -536,7 +503,7 @@ class MainScreen(Screen[None]):
 
     @work(group="cancel", exit_on_error=False, description="Cancelling the run")
     async def action_cancel_run(self) -> None:
-        live = self.live.get(self.workspace.context())
+        live = self.workspace.live.get(self.workspace.context())
         if live is None:
             return
         self.header.status = "cancelling"
@@ -558,11 +525,11 @@ class MainScreen(Screen[None]):
         if text is not None:
             self.activity.add("info", "sending the message again")
             self.send(text)
-        elif context in workspace.retryable and self.current is not None:
+        elif context in workspace.retryable and self.workspace.current is not None:
             how = workspace.retryable[context]
             self.activity.add("info", "writing the cancelled reply again" if how == "cancelled"
                               else "running the assistant again on this thread")
-            self.rerun_thread(self.current.thread_id)
+            self.rerun_thread(self.workspace.current.thread_id)
         else:
             self.notify("Nothing to retry here: the last reply finished and no message is "
                         "waiting to be sent.", severity="information")

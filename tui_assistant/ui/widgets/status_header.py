@@ -14,6 +14,7 @@ from tui_assistant.text import one_line
 if TYPE_CHECKING:
     from tui_assistant.backend import Connection
     from tui_assistant.config import Profile
+    from tui_assistant.workspace import Workspace
 
 STATUS_STYLES = {
     "connecting": "yellow",
@@ -60,6 +61,14 @@ class StatusHeader(Static):
     def show_profile(self, profile: Profile) -> None:
         """Where the app is about to connect."""
         self.endpoint = "local server" if profile.is_local else (profile.base_url or "")
+
+    def show_thread(self, workspace: Workspace) -> None:
+        """The open thread, the assistant it talks to and its token counts."""
+        current, assistant = workspace.current, workspace.assistant
+        self.thread = current.title if current is not None else ""
+        if assistant is not None:
+            self.assistant, self.model = assistant.label, assistant.model
+        self.usage = workspace.usage_label()
 
     def show_connection(self, connection: Connection) -> None:
         """Where the app is connected (and through which API, when it is not the
