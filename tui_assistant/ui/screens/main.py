@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual import getters, on, work
 from textual.app import ComposeResult
@@ -77,9 +77,6 @@ from tui_assistant.workspace import (
     run_summary,
 )
 
-if TYPE_CHECKING:
-    pass
-
 
 class MainScreen(Screen[None]):
     """Threads on the left, the conversation in the middle, tool activity on the right."""
@@ -122,8 +119,8 @@ class MainScreen(Screen[None]):
         yield StatusHeader()
         with Horizontal(id="panes"):
             yield ThreadsPane(self.workspace, id="threads-pane")
-            yield ConversationPane(self.workspace, id="conversation-pane")
-            yield ToolPane(self.workspace, id="activity-pane")
+            yield ConversationPane(self.workspace, self.images, id="conversation-pane")
+            yield ToolPane(self.workspace, self.images, id="activity-pane")
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -307,10 +304,7 @@ class MainScreen(Screen[None]):
 
     @on(ConversationPane.HistoryLoaded)
     async def history_loaded(self, event: ConversationPane.HistoryLoaded) -> None:
-        """A thread's history came from the endpoint: its images and tool calls."""
-        for message in event.messages:
-            if message.images:
-                await self._show_message_images(message.id, message.images)
+        """A thread's history came from the endpoint: its tool calls, from its runs."""
         self.tool_pane.load_history(event.thread_id)
 
     @on(ToolPane.HistoryRestored)
@@ -320,7 +314,6 @@ class MainScreen(Screen[None]):
             return
         for call in event.calls:
             await self.conversation.place_call(call.record, call.reply_ids, call.created_at)
-            self._fetch_images(call.record.images)
 
     # -- thread actions (the thread pane does them; these keys work from anywhere) -------
 
@@ -438,13 +431,10 @@ class MainScreen(Screen[None]):
             await self._turn_changed(live, event, shown)
             return
         if shown:
-            changed, images = self.activity.apply(event, live.run_id)
+            changed = self.tool_pane.apply(event, live.run_id)
             for record in changed:
-                record.via = record.via or self.workspace.mcp.server_of(record.name)  # MCP
                 await self.conversation.mark_call(record)
             self.conversation.update_calls(changed)
-            self.workspace.note_images(images)
-            self._fetch_images(images)
         self.activity.log_event(event)
         match event:
             case RunStarted():
@@ -453,8 +443,6 @@ class MainScreen(Screen[None]):
             case MessageStarted() | MessageCompleted():
                 if shown:
                     await self.conversation_pane.apply(event)
-                    if isinstance(event, MessageCompleted) and event.images:
-                        await self._show_message_images(event.message_id, event.images)
             case RunCompleted():
                 await self._run_completed(live, event, shown)
             case RunFailed(status=status, code=code, message=message):
@@ -561,8 +549,7 @@ class MainScreen(Screen[None]):
 
     @on(ToolPane.CallsChanged)
     def tool_calls_changed(self, event: ToolPane.CallsChanged) -> None:
-        """A call waits for the user, or got its output: its marker, its images."""
-        self._fetch_images(event.images)
+        """A call waits for the user, or got its output: its marker follows."""
         self.conversation.update_calls(event.records)
 
     @on(ToolActivity.Selected)
@@ -575,13 +562,6 @@ class MainScreen(Screen[None]):
     def tool_marker_clicked(self, event: ToolMarker.Clicked) -> None:
         self.activity.select(event.marker.call_id)
         self.conversation.show_call(event.marker.call_id)
-
-    def _fetch_images(self, file_ids) -> None:
-        self.images.fetch(file_ids)
-
-    async def _show_message_images(self, message_id: str, file_ids) -> None:
-        await self.conversation.show_images(message_id, file_ids, self.images.paths)
-        self.images.fetch(file_ids)
 
     def action_attach_file(self) -> None:
         self.conversation_pane.action_attach_file()

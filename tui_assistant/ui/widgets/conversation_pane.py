@@ -21,10 +21,12 @@ The pane owns what happens in it, through the workspace it is given:
 * The composer's page-scroll requests, the closed extra instructions, the last
   session's draft and the notice of a replaced store.
 
-The pane never touches its siblings: it posts ``ConversationPane.HistoryLoaded`` when a
-thread's history from the endpoint is shown, and the screen gives the history's images
-and tool calls to the panes that show them. What a run does to the header and the tool
-pane is the screen's too (``MainScreen.on_run_event``).
+Images a message refers to are previewed through the ``SavedImages`` the pane is given
+(the tool pane is given the same one, so each image is saved once and both panes hear
+when it is ready). The pane never touches its siblings: it posts
+``ConversationPane.HistoryLoaded`` when a thread's history from the endpoint is shown,
+and the screen has the tool pane read the thread's tool calls. What a run does to the
+header and the tool pane is the screen's too (``MainScreen.on_run_event``).
 """
 
 from __future__ import annotations
@@ -53,7 +55,10 @@ from tui_assistant.ui.widgets.reading_conversation import ReadingConversation
 from tui_assistant.workspace import Workspace, from_cache
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from tui_assistant.ui.screens.files import PendingAttachment
+    from tui_assistant.ui.widgets.image_preview import SavedImages
 
 __all__ = ["NEW_THREAD_HINT", "ConversationPane", "Outgoing"]
 
@@ -86,8 +91,8 @@ class ConversationPane(Vertical):
 
     @dataclass
     class HistoryLoaded(Message):
-        """The history of ``thread_id`` read from the endpoint is shown (``messages``:
-        the newest page); its images and tool calls are for the screen to place."""
+        """The history of ``thread_id`` read from the endpoint is shown, with its images
+        (``messages``: the newest page); its tool calls are for the tool pane to read."""
 
         pane: ConversationPane
         thread_id: str
@@ -97,9 +102,11 @@ class ConversationPane(Vertical):
         def control(self) -> ConversationPane:
             return self.pane
 
-    def __init__(self, workspace: Workspace, *, id: str | None = None) -> None:
+    def __init__(self, workspace: Workspace, images: SavedImages, *, id: str | None = None
+                 ) -> None:
         super().__init__(id=id, classes="pane")
         self.workspace = workspace
+        self.images = images
 
     def compose(self) -> ComposeResult:
         yield ReadingConversation(id="conversation")
@@ -153,6 +160,9 @@ class ConversationPane(Vertical):
         if not self.workspace.is_showing(thread.thread_id):
             return
         await self.show_messages(thread, messages, page.has_more)
+        for message in messages:
+            if message.images:
+                await self.show_images(message.id, message.images)
         self.post_message(self.HistoryLoaded(self, thread.thread_id, messages))
 
     @on(Conversation.OlderRequested)
@@ -228,6 +238,8 @@ class ConversationPane(Vertical):
                 conversation.complete_reply(
                     message_id, text, "" if status == "completed" else status
                 )
+                if event.images:
+                    await self.show_images(message_id, event.images)
             case RunCompleted(status=status, reason=reason) if status != "completed":
                 conversation.end_streaming(status)
                 if status == "cancelled":
@@ -239,6 +251,11 @@ class ConversationPane(Vertical):
                     await conversation.add_notice(
                         f"The reply stopped early ({reason or 'incomplete'}).", "error"
                     )
+
+    async def show_images(self, message_id: str, file_ids: Sequence[str]) -> None:
+        """Previews of the images a message refers to, saved once each (``SavedImages``)."""
+        await self.conversation.show_images(message_id, file_ids, self.images.paths)
+        self.images.fetch(file_ids)
 
     async def show_error(self, text: str, status: str) -> None:
         """The run failed, or following it did: the reply ends (noted with ``status``)."""

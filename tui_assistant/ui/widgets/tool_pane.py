@@ -40,7 +40,9 @@ from tui_assistant.ui.widgets.tool_activity import ToolActivity
 from tui_assistant.workspace import HistoryCall, Workspace
 
 if TYPE_CHECKING:
+    from tui_assistant.events import RunEvent
     from tui_assistant.tools import CallResult, HumanAnswer, HumanRequest
+    from tui_assistant.ui.widgets.image_preview import SavedImages
 
 __all__ = ["ToolPane"]
 
@@ -68,25 +70,36 @@ class ToolPane(Vertical):
     @dataclass
     class CallsChanged(Message):
         """Calls shown in the pane changed outside a run's events (waiting for the user,
-        an output submitted); ``images``: file ids to fetch."""
+        an output submitted)."""
 
         pane: ToolPane
         records: list[ToolCallRecord]
-        images: list[str]
 
         @property
         def control(self) -> ToolPane:
             return self.pane
 
-    def __init__(self, workspace: Workspace, *, id: str | None = None) -> None:
+    def __init__(self, workspace: Workspace, images: SavedImages, *, id: str | None = None
+                 ) -> None:
         super().__init__(id=id, classes="pane")
         self.workspace = workspace
+        self.images = images
         workspace.ask_human = self._ask_human
         workspace.on_tool_result = self._tool_result
 
     def compose(self) -> ComposeResult:
         yield Label("Tool activity", classes="pane-title")
         yield ToolActivity(id="activity")
+
+    def apply(self, event: RunEvent, run_id: str) -> list[ToolCallRecord]:
+        """One event of the open thread's run: the calls it started or changed (each
+        named with the MCP server it runs on, if any); their images are fetched."""
+        changed, images = self.activity.apply(event, run_id)
+        for record in changed:
+            record.via = record.via or self.workspace.mcp.server_of(record.name)
+        self.workspace.note_images(images)
+        self.images.fetch(images)
+        return changed
 
     # -- tool history --------------------------------------------------------------------
 
@@ -112,6 +125,8 @@ class ToolPane(Vertical):
             for call in calls
         ]
         self.post_message(self.HistoryRestored(self, thread_id, shown))
+        for call in shown:
+            self.images.fetch(call.record.images)
 
     # -- the human in the loop and submitted outputs ---------------------------------------
 
@@ -129,8 +144,9 @@ class ToolPane(Vertical):
             return
         record = self.activity.took_output(result)
         if record is not None:
-            self.post_message(self.CallsChanged(self, [record], list(result.images)))
+            self.images.fetch(result.images)
+            self.post_message(self.CallsChanged(self, [record]))
 
     def _call_changed(self, record: ToolCallRecord) -> None:
         self.activity.changed(record.call_id)
-        self.post_message(self.CallsChanged(self, [record], []))
+        self.post_message(self.CallsChanged(self, [record]))
