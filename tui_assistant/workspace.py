@@ -7,8 +7,9 @@ date. It never imports Textual, so it is tested headless against the local serve
 
 What it owns:
 
+* the ``connection`` (and ``ready``, ``connect_error``: whether a message can go yet);
 * ``current`` (the open thread, ``None`` for a new one), ``assistant`` and the assistants
-  the endpoint listed (``known_assistants``);
+  the endpoint listed (``known_assistants``); the open thread's last ``run_usage``;
 * ``live``: the turn in progress on each thread (a thread has at most one);
 * what F9 can do: the text of a message that was not sent (``unsent``, by context: a
   thread id, or ``""`` for a thread not created yet) and threads whose last run ended
@@ -16,12 +17,13 @@ What it owns:
 * the runs this client has seen, so a failed run-creating request is never matched to
   an older run.
 
-What it does: ``prepare_send`` (create and save the thread, upload attachments) and
-``turn`` (the events of a send, a retry or a run followed, with the reply cached and the
-run's usage recorded on the way); thread operations (open, new, rename, delete, archive,
-pin, adopt by id, export with the local-cache fallback); assistant bookkeeping; and
-``resolve_busy`` for "this thread already has an active run", with the question to the
-user passed in as an async callback.
+What it does: ``connect``; ``exchange``, a send or a retry from start to end (create and
+save the thread, upload the attachments, the turn's events with the reply cached and the
+run's usage recorded on the way, and "this thread already has an active run" resolved
+with ``resolve_busy``, the question to the user passed in as an async callback,
+``ask_busy``), built on ``prepare_send`` and the ``Turn`` of a send, a retry or a run
+followed; thread operations (open, new, rename, delete, archive, pin, adopt by id,
+export with the local-cache fallback); and assistant bookkeeping.
 """
 
 from __future__ import annotations
