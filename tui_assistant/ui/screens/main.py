@@ -8,9 +8,10 @@ and what F9 can retry are the workspace's. What concerns one pane alone is that 
 the thread list's actions are ``ThreadsPane``'s, the conversation's history, the reply
 side of a run and what a message takes along are ``ConversationPane``'s, a thread's tool
 history and the function calls that ask the user (and the outputs submitted) are
-``ToolPane``'s. The screen places what those panes post where it belongs: a restored
-call's marker in the conversation, a changed call's marker, images to fetch (the screen's
-``SavedImages``, since both panes show images).
+``ToolPane``'s. The screen places what those panes post where it belongs (a restored or
+changed call's marker in the conversation) and makes the ``SavedImages`` both panes are
+given, so each image is saved once. A send or a retry runs in the workspace from start
+to end (``Workspace.exchange``); the screen shows its steps (``_show_steps``).
 
 The dialog flows (assistants, files, search, a busy thread; a function call's, in the
 tool pane) are imported where they are first used, so their modules are not on the path
@@ -19,7 +20,7 @@ to the first frame.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import ClassVar
 
@@ -29,7 +30,7 @@ from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 
-from tui_assistant.engines.base import AssistantInfo
+from tui_assistant.engines.base import AssistantInfo, ThreadMessage
 from tui_assistant.errors import AppError
 from tui_assistant.events import (
     MessageCompleted,
@@ -263,7 +264,8 @@ class MainScreen(Screen[None]):
         await self._show_thread(None)
         self.composer.focus()
 
-    async def _show_thread(self, thread: SavedThread | None, messages=()) -> None:
+    async def _show_thread(self, thread: SavedThread | None,
+                           messages: Sequence[ThreadMessage] = ()) -> None:
         """The panes and the header show the thread just opened (``None``: a new one)."""
         self.activity.clear()
         self.threads.mark_open(thread.thread_id if thread else None)
@@ -382,15 +384,15 @@ class MainScreen(Screen[None]):
             outgoing.view.set_note("")
         if outgoing.attachments:
             outgoing.view.set_note("📎 " + ", ".join(a.path.name for a in outgoing.attachments))
-        await self._follow(self.workspace.exchange(
+        await self._show_steps(self.workspace.exchange(
             text, attachments=outgoing.attachments, extra=outgoing.extra), outgoing)
 
     @work(group="run", exit_on_error=False, description="Retrying the run")
     async def rerun_thread(self, thread_id: str) -> None:
         """Run the assistant again on the thread without a new message (F9)."""
-        await self._follow(self.workspace.exchange("", thread_id=thread_id), None)
+        await self._show_steps(self.workspace.exchange("", thread_id=thread_id), None)
 
-    async def _follow(self, steps: AsyncIterator[tuple[LiveRun | None, Step]],
+    async def _show_steps(self, steps: AsyncIterator[tuple[LiveRun | None, Step]],
                       outgoing: Outgoing | None) -> None:
         """Show a send or a retry as it goes (``outgoing``: the message sent, if any)."""
         async with aclosing(steps):  # type: ignore[type-var]
