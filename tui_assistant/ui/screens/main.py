@@ -48,7 +48,6 @@ from tui_assistant.ui.commands import (
     goto_thread,
     main_screen_commands,
 )
-from tui_assistant.ui.keys import key_label
 from tui_assistant.ui.screens.main_keys import MAIN_BINDINGS
 from tui_assistant.ui.widgets.composer import Composer
 from tui_assistant.ui.widgets.conversation import Conversation
@@ -108,9 +107,6 @@ class MainScreen(Screen[None]):
                                   lambda: (self.activity, self.conversation))
         workspace.ask_busy = self._ask_busy
         workspace.on_recovery = self._recovery_note
-
-    def key(self, binding_id: str) -> str:
-        return key_label(self.app, binding_id)
 
     palette_commands = main_screen_commands  # the palette's entries (ui/commands.py)
 
@@ -364,15 +360,8 @@ class MainScreen(Screen[None]):
 
     # -- sending and running ------------------------------------------------------------------
 
-    @on(Composer.Submitted)
-    def composer_submitted(self, event: Composer.Submitted) -> None:
-        if self.workspace.is_busy():
-            self.notify("This thread has a run in progress: wait for it, or press "
-                        f"{self.key('run.cancel')} to cancel it.", severity="warning")
-            return
-        if self.conversation_pane.drop_unsent(event.text):
-            self.refresh_bindings()
-        self.composer.clear()
+    @on(ConversationPane.SendRequested)
+    def send_requested(self, event: ConversationPane.SendRequested) -> None:
         self.send(event.text)
 
     @work(group="run", exit_on_error=False, description="Running the assistant")

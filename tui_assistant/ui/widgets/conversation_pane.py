@@ -11,9 +11,11 @@ The pane owns what happens in it, through the workspace it is given:
   (with its footnotes, from the workspace), the run ended early (cancelled, incomplete);
   a failed run's notice (``show_error``), what F9 would do (``offer_retry``), and the
   ids the user's messages get once the run is over (``sync_after_run``).
-* **Sending**: what a message takes along (``outgoing``: the attachments, the extra
-  instructions, the user's message shown) and a message that was not sent
-  (``not_sent``; ``drop_unsent`` and ``take_unsent`` when it is sent again).
+* **Sending**: Enter in the composer (``SendRequested`` is posted unless the thread is
+  busy), what a message takes along (``outgoing``: the attachments, the extra
+  instructions, the user's message shown), the message moved to the end when it goes
+  again (``send_again``) and a message that was not sent (``not_sent``; ``drop_unsent``
+  and ``take_unsent`` when it is sent again).
 * **Its keys' actions**: attach a file, clear the attachments, open or close the extra
   instructions, copy the last reply. Attach (ctrl+o) and extra instructions (ctrl+r)
   work wherever the focus is, so their bindings are the screen's
@@ -97,6 +99,18 @@ class ConversationPane(Vertical):
         pane: ConversationPane
         thread_id: str
         messages: list[ThreadMessage]
+
+        @property
+        def control(self) -> ConversationPane:
+            return self.pane
+
+    @dataclass
+    class SendRequested(Message):
+        """The user sent ``text`` from the composer (the thread is free; the composer is
+        empty again and a marked unsent copy of the same words is gone)."""
+
+        pane: ConversationPane
+        text: str
 
         @property
         def control(self) -> ConversationPane:
@@ -273,6 +287,18 @@ class ConversationPane(Vertical):
         messages = await self.workspace.sync_after_run(thread_id)
         if messages and self.workspace.is_showing(thread_id):
             self.conversation.take_ids(messages)
+
+    @on(Composer.Submitted)
+    def composer_submitted(self, event: Composer.Submitted) -> None:
+        event.stop()
+        if self.workspace.is_busy():
+            self.notify("This thread has a run in progress: wait for it, or press "
+                        f"{self.key('run.cancel')} to cancel it.", severity="warning")
+            return
+        if self.drop_unsent(event.text):
+            self.screen.refresh_bindings()
+        self.composer.clear()
+        self.post_message(self.SendRequested(self, event.text))
 
     # -- sending --------------------------------------------------------------------------
 
