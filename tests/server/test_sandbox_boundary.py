@@ -253,6 +253,27 @@ async def test_code_is_killed_at_its_time_limit_with_its_children():
     assert _host_processes_with(marker) == []
 
 
+async def test_code_cancelled_while_its_sandbox_starts_is_gone_and_the_run_returns():
+    """A run cancelled at any moment of its start (bwrap still setting the sandbox up, or
+    the code not yet read) returns at once and leaves nothing of the code running."""
+    marker = "tui-assistant-code-"  # the working directory bwrap binds, in its command line
+    before = set(_host_processes_with(marker))
+    for attempt in range(72):
+        task = asyncio.create_task(sandboxed("import time\ntime.sleep(600)\n"))
+        await asyncio.sleep(0.001 * (attempt % 12))
+        task.cancel()
+        try:
+            await asyncio.wait_for(task, 10)
+        except asyncio.CancelledError:
+            pass
+    for _ in range(100):
+        left = set(_host_processes_with(marker)) - before
+        if not left:
+            break
+        await asyncio.sleep(0.05)
+    assert left == set()
+
+
 async def test_inputs_and_outputs_work_inside_the_sandbox():
     result = await sandboxed(
         """\

@@ -13,8 +13,10 @@
 * in its own session (process group), killed with it on time-out or when the run is
   cancelled.
 
-The code gets stdin from ``/dev/null``; stdout and stderr are merged into the logs (the
-middle is cut when they are longer than ``CodeLimits.max_log_chars``). As in a notebook
+The code is sent on stdin, with its length on the command line: code cut off by a
+cancelled run is not run. Then the code gets stdin from ``/dev/null``; stdout and stderr
+are merged into the logs (the middle is cut when they are longer than
+``CodeLimits.max_log_chars``). As in a notebook
 cell, the value of a last bare expression is printed. A failure prints a traceback of
 the user's code only and sets ``CodeResult.error`` to its last line.
 
@@ -32,8 +34,11 @@ Isolation (``CodeLimits.sandbox``, see ``sandbox_status``):
   read-only; a fresh ``/proc``, ``/dev`` and size-limited ``/tmp``; the working directory
   read-write at ``/mnt/data`` (also ``HOME`` and the current directory). Nothing else of
   the host -- the user's home, other temporary files, sockets -- is visible. The sandbox
-  dies with the server (``--die-with-parent``), has no controlling terminal
-  (``--new-session``), and the whole PID namespace goes when the time-out kills it.
+  dies with the server (``--die-with-parent``) and has no controlling terminal (the
+  process starts in a session of its own). bwrap makes no session of its own
+  (``--new-session``), so the whole sandbox stays in the process group that is killed
+  at the time-out or when the run is cancelled, even while bwrap is still setting it
+  up, and the whole PID namespace goes with it.
 * ``unsandboxed``: the plain child process above -- a guard against runaway code, not a
   security boundary: the code runs as the same user as the server, with that user's
   file system and network access.
@@ -79,7 +84,10 @@ _limit(resource.RLIMIT_FSIZE, _fsize, _fsize)
 _limit(resource.RLIMIT_CORE, 0, 0)
 import ast, linecache, os, traceback
 os.environ.pop("PWD", None)  # bwrap sets it; the environment is the same in every mode
-_source = sys.stdin.read()
+_source = sys.stdin.buffer.read()
+if len(_source) != int(sys.argv[4]):  # cut off: the run was stopped while it was sent
+    os._exit(1)
+_source = _source.decode("utf-8", "surrogatepass")
 sys.stdin.close()
 sys.stdin = open(os.devnull)
 sys.argv = ["<code>"]
@@ -295,7 +303,7 @@ def _sandbox_path() -> str:
 
 def _bwrap_argv(bwrap: _Bwrap, workdir: Path, tmp_bytes: int) -> list[str]:
     """The ``bwrap`` command line up to ``--``: the sandbox for ``workdir``."""
-    argv = [bwrap.path, *bwrap.isolation, "--die-with-parent", "--new-session"]
+    argv = [bwrap.path, *bwrap.isolation, "--die-with-parent"]
     argv += ["--hostname", "sandbox", "--clearenv"]
     env = child_environment(SANDBOX_WORKDIR)
     env["PATH"] = _sandbox_path()
@@ -457,6 +465,8 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
     the pipe is closed on our side so the exit is seen.
     """
     _kill_group(proc.pid)
+    if proc.stdin is not None:  # asyncio sees the exit only once every pipe is closed
+        proc.stdin.close()
     try:
         await asyncio.wait_for(asyncio.shield(proc.wait()), 2.0)
     except TimeoutError:
@@ -518,6 +528,7 @@ async def run_code(
         return CodeResult(logs=f"[{reason}]\n", status="off", error=reason, sandbox="off")
     found = _find_bwrap() if status_now.mode == "bubblewrap" else None
     bwrap = found if isinstance(found, _Bwrap) else None
+    source = code.encode("utf-8", "surrogatepass")
     workdir = Path(tempfile.mkdtemp(prefix="tui-assistant-code-"))
     proc: asyncio.subprocess.Process | None = None
     try:
@@ -536,10 +547,11 @@ async def run_code(
             str(limits.memory_bytes if limits.memory_bytes > 0 else -1),
             str(cpu),
             str(limits.file_bytes if limits.file_bytes > 0 else -1),
+            str(len(source)),
         ]
         if bwrap is not None:
             command = [*_bwrap_argv(bwrap, workdir, limits.tmp_bytes), "--", *command]
-        proc = await asyncio.create_subprocess_exec(
+        spawning = asyncio.ensure_future(asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -547,7 +559,12 @@ async def run_code(
             cwd=workdir,
             env=_bwrap_environment() if bwrap is not None else child_environment(str(workdir)),
             start_new_session=True,
-        )
+        ))
+        try:
+            proc = await asyncio.shield(spawning)
+        except asyncio.CancelledError:  # cancelled while starting: the child is still reaped
+            proc = await spawning
+            raise
         logs = _Logs(limits.max_log_chars)
 
         async def read() -> None:
@@ -558,7 +575,7 @@ async def run_code(
         reader = asyncio.create_task(read())
         assert proc.stdin is not None
         try:
-            proc.stdin.write(code.encode("utf-8", "surrogatepass"))
+            proc.stdin.write(source)
             await proc.stdin.drain()
             proc.stdin.close()
         except (BrokenPipeError, ConnectionResetError):
