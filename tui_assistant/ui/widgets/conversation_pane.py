@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING
 from textual import getters, on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.message import Message
 
 from tui_assistant.engines.base import ThreadMessage
 from tui_assistant.errors import AppError, NotFoundError
@@ -53,6 +52,7 @@ from tui_assistant.ui.widgets.composer import Composer
 from tui_assistant.ui.widgets.conversation import Conversation
 from tui_assistant.ui.widgets.extra_instructions import ExtraInstructions
 from tui_assistant.ui.widgets.message_view import MessageView
+from tui_assistant.ui.widgets.pane_message import PaneMessage
 from tui_assistant.ui.widgets.reading_conversation import ReadingConversation
 from tui_assistant.workspace import Workspace, from_cache
 
@@ -92,29 +92,19 @@ class ConversationPane(Vertical):
     composer = getters.query_one(Composer)
 
     @dataclass
-    class HistoryLoaded(Message):
+    class HistoryLoaded(PaneMessage):
         """The history of ``thread_id`` read from the endpoint is shown, with its images
         (``messages``: the newest page); its tool calls are for the tool pane to read."""
 
-        pane: ConversationPane
         thread_id: str
         messages: list[ThreadMessage]
 
-        @property
-        def control(self) -> ConversationPane:
-            return self.pane
-
     @dataclass
-    class SendRequested(Message):
+    class SendRequested(PaneMessage):
         """The user sent ``text`` from the composer (the thread is free; the composer is
         empty again and a marked unsent copy of the same words is gone)."""
 
-        pane: ConversationPane
         text: str
-
-        @property
-        def control(self) -> ConversationPane:
-            return self.pane
 
     def __init__(self, workspace: Workspace, images: SavedImages, *, id: str | None = None
                  ) -> None:

@@ -30,7 +30,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import Input, Label
 
 from tui_assistant.errors import AppError
@@ -38,6 +37,7 @@ from tui_assistant.store import SavedThread
 from tui_assistant.text import one_line
 from tui_assistant.ui.keys import key_label
 from tui_assistant.ui.screens.dialogs import ConfirmDialog, ExportDialog, TextPrompt
+from tui_assistant.ui.widgets.pane_message import PaneMessage
 from tui_assistant.ui.widgets.thread_filter import ThreadFilter
 from tui_assistant.ui.widgets.thread_list import ThreadList
 from tui_assistant.workspace import Workspace, check_thread_id
@@ -69,37 +69,21 @@ class ThreadsPane(Vertical):
     ]
 
     @dataclass
-    class OpenRequested(Message):
+    class OpenRequested(PaneMessage):
         """``thread`` should be shown (it was just adopted by id)."""
 
-        pane: ThreadsPane
         thread: SavedThread
 
-        @property
-        def control(self) -> ThreadsPane:
-            return self.pane
-
     @dataclass
-    class Changed(Message):
+    class Changed(PaneMessage):
         """The list was read again (a thread was renamed, pinned, archived …)."""
 
-        pane: ThreadsPane
-
-        @property
-        def control(self) -> ThreadsPane:
-            return self.pane
-
     @dataclass
-    class Deleted(Message):
+    class Deleted(PaneMessage):
         """``thread`` was deleted (``was_open``: it was the one shown)."""
 
-        pane: ThreadsPane
         thread: SavedThread
         was_open: bool
-
-        @property
-        def control(self) -> ThreadsPane:
-            return self.pane
 
     def __init__(self, workspace: Workspace, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="pane")

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING
 from textual import getters, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import Label
 
 from tui_assistant.errors import AppError, NotSupportedError
 from tui_assistant.tool_calls import ToolCallRecord
+from tui_assistant.ui.widgets.pane_message import PaneMessage
 from tui_assistant.ui.widgets.tool_activity import ToolActivity
 from tui_assistant.workspace import HistoryCall, Workspace
 
@@ -53,31 +53,21 @@ class ToolPane(Vertical):
     activity = getters.query_one(ToolActivity)
 
     @dataclass
-    class HistoryRestored(Message):
+    class HistoryRestored(PaneMessage):
         """The tool calls of ``thread_id``'s newest runs were read back and are shown in
         the pane (``calls``, oldest first: each record as the pane holds it, with the
         replies it led to and when it was made); their markers are for the screen to
         place in the conversation."""
 
-        pane: ToolPane
         thread_id: str
         calls: list[HistoryCall]
 
-        @property
-        def control(self) -> ToolPane:
-            return self.pane
-
     @dataclass
-    class CallsChanged(Message):
+    class CallsChanged(PaneMessage):
         """Calls shown in the pane changed outside a run's events (waiting for the user,
         an output submitted)."""
 
-        pane: ToolPane
         records: list[ToolCallRecord]
-
-        @property
-        def control(self) -> ToolPane:
-            return self.pane
 
     def __init__(self, workspace: Workspace, images: SavedImages, *, id: str | None = None
                  ) -> None:
