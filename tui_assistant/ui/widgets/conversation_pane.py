@@ -286,7 +286,7 @@ class ConversationPane(Vertical):
                         f"{self.key('run.cancel')} to cancel it.", severity="warning")
             return
         if self.drop_unsent(event.text):
-            self.screen.refresh_bindings()
+            self.refresh_bindings()
         self.composer.clear()
         self.post_message(self.SendRequested(self, event.text))
 

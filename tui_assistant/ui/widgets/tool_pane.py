@@ -3,6 +3,10 @@
 The pane owns what concerns the tool calls of the open thread, through the workspace it
 is given:
 
+* **A run's events** (``apply``, called by ``MainScreen.on_run_event``): the calls they
+  start or change, each named with the MCP server it runs on, and their images fetched.
+  The screen marks the calls it gets back in the conversation, before the reply they
+  lead to.
 * **Tool history**: the calls of a thread opened from history, read from its run steps
   (``load_history``, a worker) and added to the activity collapsed. Where each goes in
   the conversation is the conversation's: the pane posts ``ToolPane.HistoryRestored``
@@ -12,15 +16,14 @@ is given:
   ``ui/screens/tool_call.py``, the call shown as waiting meanwhile) and its
   ``on_tool_result`` (an output submitted for a call shown here). It sets both when it
   is made, before the screen connects, so no run can reach a function call first.
-* Each time a call it shows changes that way it posts ``ToolPane.CallsChanged`` (the
-  records, and images to fetch), for the screen to update the conversation's markers and
-  fetch the images (``SavedImages`` is the screen's: both panes show images).
+  Each time a call changes that way it posts ``ToolPane.CallsChanged``, for the screen
+  to update the call's marker in the conversation.
 
-What a run's events do to the tool calls stays ``MainScreen.on_run_event``'s (through
-``ToolActivity.apply``): it marks the calls in the conversation before the reply they
-lead to. The activity's own keys (select, show in the conversation, expand, open an
-image) are ``ToolActivity``'s; ctrl+t, which focuses it from anywhere, is the screen's.
-The pane never touches its siblings.
+Images are fetched through the ``SavedImages`` the pane is given; the conversation pane
+is given the same one, so each file is saved once and both panes hear when it is ready.
+The activity's own keys (select, show in the conversation, expand, open an image) are
+``ToolActivity``'s; ctrl+t, which focuses it from anywhere, is the screen's. The pane
+never touches its siblings.
 """
 
 from __future__ import annotations
